@@ -1,0 +1,220 @@
+// The only file with Python in it: pybind11 glue for the edgecv core.
+// Every array is checked (dtype, rank, shape, C-contiguity) before its memory is touched,
+// and the heavy loops run with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "edgecv/error.hpp"
+#include "edgecv/nms.hpp"
+#include "edgecv/pack.hpp"
+#include "edgecv/scrfd.hpp"
+
+namespace py = pybind11;
+using edgecv::InvalidInput;
+
+namespace {
+
+py::array as_array(const py::handle& obj, const std::string& name) {
+  if (!py::isinstance<py::array>(obj))
+    throw InvalidInput(name + ": expected a numpy array, got " +
+                       std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+// Length of the first dimension (0 for scalars).
+py::ssize_t leading_dim(const py::handle& obj, const std::string& name) {
+  const py::array a = as_array(obj, name);
+  return a.ndim() > 0 ? a.shape(0) : 0;
+}
+
+// Checks that `obj` is a C-contiguous float32 array of rank dims.size() whose dimension i
+// equals dims[i] (any size where dims[i] < 0); returns its data pointer.
+const float* checked_floats(const py::handle& obj, const std::string& name,
+                            std::vector<py::ssize_t> dims) {
+  const py::array a = as_array(obj, name);
+  if (!a.dtype().is(py::dtype::of<float>()))
+    throw InvalidInput(name + ": expected dtype float32, got " + std::string(py::str(a.dtype())));
+  if (a.ndim() != static_cast<py::ssize_t>(dims.size()))
+    throw InvalidInput(name + ": expected " + std::to_string(dims.size()) + "-D array, got " +
+                       std::to_string(a.ndim()) + "-D");
+  for (std::size_t i = 0; i < dims.size(); ++i)
+    if (dims[i] >= 0 && a.shape(static_cast<py::ssize_t>(i)) != dims[i])
+      throw InvalidInput(name + ": dimension " + std::to_string(i) + " must be " +
+                         std::to_string(dims[i]) + ", got " +
+                         std::to_string(a.shape(static_cast<py::ssize_t>(i))));
+  if (!(a.flags() & py::array::c_style))
+    throw InvalidInput(name + ": array must be C-contiguous (use numpy.ascontiguousarray)");
+  return static_cast<const float*>(a.data());
+}
+
+py::array_t<float> to_array(const std::vector<float>& v, std::vector<py::ssize_t> shape) {
+  py::array_t<float> out(shape);
+  if (!v.empty()) std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+py::tuple decode_scrfd(const py::list& levels, std::pair<int, int> input_size, int num_anchors,
+                       float score_threshold, float iou_threshold, long pre_nms_top_k,
+                       long max_detections, std::pair<float, float> scale,
+                       std::pair<float, float> clip) {
+  edgecv::ScrfdParams p;
+  p.input_width = input_size.first;
+  p.input_height = input_size.second;
+  p.num_anchors = num_anchors;
+  p.score_threshold = score_threshold;
+  p.iou_threshold = iou_threshold;
+  p.pre_nms_top_k = pre_nms_top_k;
+  p.max_detections = max_detections;
+  p.scale_x = scale.first;
+  p.scale_y = scale.second;
+  p.clip_width = clip.first;
+  p.clip_height = clip.second;
+
+  std::vector<edgecv::ScrfdLevel> lv;
+  py::ssize_t landmark_cols = -1;
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    const std::string where = "level " + std::to_string(i);
+    const py::handle item = levels[i];
+    if (!py::isinstance<py::tuple>(item) || py::len(item) != 4)
+      throw InvalidInput(where + ": expected a (stride, scores, boxes, landmarks) tuple");
+    const auto t = py::reinterpret_borrow<py::tuple>(item);
+    edgecv::ScrfdLevel level;
+    try {
+      level.stride = t[0].cast<int>();
+    } catch (const py::cast_error&) {
+      throw InvalidInput(where + ": stride must be an int");
+    }
+    const py::ssize_t rows = leading_dim(t[1], where + " scores");
+    level.scores = checked_floats(t[1], where + " scores", {rows, 1});
+    level.boxes = checked_floats(t[2], where + " boxes", {rows, 4});
+    if (!t[3].is_none()) {
+      const py::array lm = as_array(t[3], where + " landmarks");
+      if (landmark_cols < 0 && lm.ndim() == 2) landmark_cols = lm.shape(1);
+      if (landmark_cols <= 0 || landmark_cols % 2 != 0)
+        throw InvalidInput(where + " landmarks: expected (rows, 2*K) with K >= 1");
+      level.landmarks = checked_floats(t[3], where + " landmarks", {rows, landmark_cols});
+      p.num_landmarks = static_cast<int>(landmark_cols / 2);
+    }
+    level.rows = static_cast<std::size_t>(rows);
+    lv.push_back(level);
+  }
+
+  edgecv::Detections d;
+  {
+    py::gil_scoped_release release;
+    d = edgecv::decode_scrfd(lv, p);
+  }
+  const auto n = static_cast<py::ssize_t>(d.size());
+  py::object landmarks = py::none();
+  if (!d.landmarks.empty() || (n == 0 && landmark_cols > 0))
+    landmarks = to_array(d.landmarks, {n, static_cast<py::ssize_t>(p.num_landmarks), 2});
+  return py::make_tuple(to_array(d.boxes, {n, 4}), to_array(d.scores, {n}), landmarks);
+}
+
+py::array_t<long long> nms(const py::object& boxes, const py::object& scores,
+                           float iou_threshold, long max_keep) {
+  const py::ssize_t n = leading_dim(scores, "scores");
+  const float* s = checked_floats(scores, "scores", {-1});
+  const float* b = checked_floats(boxes, "boxes", {n, 4});
+  std::vector<std::size_t> kept;
+  {
+    py::gil_scoped_release release;
+    kept = edgecv::nms(b, s, static_cast<std::size_t>(n), iou_threshold, max_keep);
+  }
+  py::array_t<long long> out(static_cast<py::ssize_t>(kept.size()));
+  for (std::size_t i = 0; i < kept.size(); ++i) out.mutable_at(i) = static_cast<long long>(kept[i]);
+  return out;
+}
+
+py::array_t<float> pack_image(const py::object& image, std::pair<int, int> size,
+                              std::array<float, 3> mean, std::array<float, 3> std,
+                              bool swap_rb, int pad_pixel) {
+  const py::array a = as_array(image, "image");
+  if (!a.dtype().is(py::dtype::of<std::uint8_t>()))
+    throw InvalidInput("image: expected dtype uint8, got " + std::string(py::str(a.dtype())));
+  if (a.ndim() != 3 || a.shape(2) != 3)
+    throw InvalidInput("image: expected shape (H, W, 3)");
+  // Pixels must be packed within a row (views that crop rows/columns are fine).
+  if (a.strides(2) != 1 || a.strides(1) != 3 || a.strides(0) < 3 * a.shape(1))
+    throw InvalidInput("image: pixels must be contiguous within rows (use numpy.ascontiguousarray)");
+  if (pad_pixel < 0 || pad_pixel > 255) throw InvalidInput("pad_pixel must be in [0, 255]");
+  const auto [out_w, out_h] = size;
+  if (out_w <= 0 || out_h <= 0 || out_w > 65536 || out_h > 65536)
+    throw InvalidInput("size must be in [1, 65536]");
+  const int h = static_cast<int>(a.shape(0)), w = static_cast<int>(a.shape(1));
+  if (h > out_h || w > out_w)
+    throw InvalidInput("image " + std::to_string(w) + "x" + std::to_string(h) +
+                       " is larger than the output " + std::to_string(out_w) + "x" +
+                       std::to_string(out_h));
+  edgecv::PackParams p;
+  for (int c = 0; c < 3; ++c) {
+    p.mean[c] = mean[c];
+    p.std[c] = std[c];
+  }
+  p.swap_rb = swap_rb;
+  p.pad_pixel = static_cast<std::uint8_t>(pad_pixel);
+  py::array_t<float> out({py::ssize_t{1}, py::ssize_t{3}, py::ssize_t{out_h}, py::ssize_t{out_w}});
+  const auto* src = static_cast<const std::uint8_t*>(a.data());
+  const auto row_stride = static_cast<std::size_t>(a.strides(0));
+  float* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    edgecv::pack_image(src, h, w, row_stride, dst, out_h, out_w, p);
+  }
+  return out;
+}
+
+py::array_t<float> anchor_centres(int feature_h, int feature_w, int stride, int num_anchors) {
+  const auto grid = edgecv::default_anchor_cache().centres(feature_h, feature_w, stride, num_anchors);
+  return to_array(*grid, {static_cast<py::ssize_t>(grid->size() / 2), 2});
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "edgecv native core (C++17): image packing, SCRFD decoding, NMS.";
+
+  // Core errors become edgecv.errors.InvalidInputError (an EdgecvError and a ValueError).
+  // The class object is kept alive for the life of the process (released reference on purpose).
+  static py::handle invalid_input_type =
+      py::object(py::module_::import("edgecv.errors").attr("InvalidInputError")).release();
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const InvalidInput& e) {
+      PyErr_SetString(invalid_input_type.ptr(), e.what());
+    }
+  });
+
+  m.def("decode_scrfd", &decode_scrfd, py::arg("levels"), py::arg("input_size"),
+        py::arg("num_anchors") = 2, py::arg("score_threshold") = 0.5f,
+        py::arg("iou_threshold") = 0.4f, py::arg("pre_nms_top_k") = 5000,
+        py::arg("max_detections") = 0, py::arg("scale") = std::make_pair(1.f, 1.f),
+        py::arg("clip") = std::make_pair(0.f, 0.f),
+        R"doc(Decode SCRFD head outputs into faces.
+
+levels: list of (stride, scores (R,1), boxes (R,4), landmarks (R,2K) or None), float32,
+C-contiguous, R = ceil(H/stride) * ceil(W/stride) * num_anchors.
+input_size: (W, H) of the network input. scale: (sx, sy) with x_orig = x_net / sx.
+clip: (width, height) to clip to; (0, 0) disables. Returns (boxes (N,4), scores (N,),
+landmarks (N,K,2) or None) sorted by score.)doc");
+  m.def("nms", &nms, py::arg("boxes"), py::arg("scores"), py::arg("iou_threshold"),
+        py::arg("max_keep") = 0,
+        "Greedy IoU NMS on float32 boxes (N,4) xyxy and scores (N,); returns kept indices (int64) "
+        "by descending score.");
+  m.def("pack_image", &pack_image, py::arg("image"), py::arg("size"), py::arg("mean"),
+        py::arg("std"), py::arg("swap_rb") = false, py::arg("pad_pixel") = 0,
+        "Pack a uint8 (H, W, 3) image into a float32 (1, 3, size[1], size[0]) tensor: "
+        "(pixel - mean[c]) / std[c], channels reversed when swap_rb, image at the top-left, "
+        "right/bottom padded with pad_pixel (normalised too).");
+  m.def("anchor_centres", &anchor_centres, py::arg("feature_h"), py::arg("feature_w"),
+        py::arg("stride"), py::arg("num_anchors"),
+        "Anchor centres (x, y) of one SCRFD feature map in input pixels, shape (H*W*A, 2).");
+}

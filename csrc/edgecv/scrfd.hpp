@@ -1,0 +1,74 @@
+// SCRFD post-processing: anchor centres, distance decoding, thresholding, top-k and NMS.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+namespace edgecv {
+
+// Raw head outputs of one pyramid level, rows = feature_h * feature_w * num_anchors.
+// scores: rows x 1, boxes: rows x 4 (l, t, r, b in units of stride),
+// landmarks: rows x (2 * num_landmarks) offsets in units of stride, or nullptr.
+struct ScrfdLevel {
+  int stride = 0;
+  const float* scores = nullptr;
+  const float* boxes = nullptr;
+  const float* landmarks = nullptr;
+  std::size_t rows = 0;
+};
+
+struct ScrfdParams {
+  int input_width = 0;   // network input size in pixels
+  int input_height = 0;
+  int num_anchors = 2;   // anchors per feature-map location
+  int num_landmarks = 5; // points per face when landmarks are given
+  float score_threshold = 0.5f;
+  float iou_threshold = 0.4f;
+  long pre_nms_top_k = 5000;  // per level; <= 0 means no limit
+  long max_detections = 0;    // after NMS; <= 0 means no limit
+  // Network-input pixels -> original-image pixels: x_orig = x_net / scale_x.
+  float scale_x = 1.f;
+  float scale_y = 1.f;
+  // Clip boxes and landmarks to [0, clip_width] x [0, clip_height]; <= 0 disables clipping.
+  float clip_width = 0.f;
+  float clip_height = 0.f;
+};
+
+struct Detections {
+  std::vector<float> boxes;      // n x 4, xyxy
+  std::vector<float> scores;     // n
+  std::vector<float> landmarks;  // n x num_landmarks x 2, empty when the model has none
+  std::size_t size() const { return scores.size(); }
+};
+
+// Anchor centres (x, y) of one feature map, in network-input pixels, one pair per anchor
+// (anchors of one location are consecutive). Computed once per (height, width, stride, anchors).
+class AnchorCache {
+ public:
+  std::shared_ptr<const std::vector<float>> centres(int feature_h, int feature_w, int stride,
+                                                    int num_anchors);
+  std::size_t size() const;
+
+ private:
+  using Key = std::tuple<int, int, int, int>;
+  mutable std::mutex mutex_;
+  std::map<Key, std::shared_ptr<const std::vector<float>>> cache_;
+};
+
+// Process-wide cache used by decode_scrfd (thread safe; keyed by shape only).
+AnchorCache& default_anchor_cache();
+
+// Feature-map side for an input side and stride: ceil(side / stride).
+int feature_size(int input_side, int stride);
+
+// Decodes all levels, keeps the best pre_nms_top_k per level above score_threshold,
+// runs NMS across levels, keeps max_detections, maps to original-image pixels.
+// Throws InvalidInput on inconsistent shapes or parameters. Non-finite rows are skipped.
+Detections decode_scrfd(const std::vector<ScrfdLevel>& levels, const ScrfdParams& params,
+                        AnchorCache& cache = default_anchor_cache());
+
+}  // namespace edgecv

@@ -1,0 +1,25 @@
+"""edgecv: computer-vision models on edge devices, one small API over ONNXRuntime, ncnn and MNN.
+
+    >>> import edgecv
+    >>> model = edgecv.load("scrfd_2.5g_bnkps_640", engine="ncnn", threads=2)
+    >>> faces = model.detect("photo.jpg")
+
+Importing edgecv imports no inference engine; engines load on first use.
+"""
+
+from __future__ import annotations
+
+from .errors import (ChecksumError, DownloadError, EdgecvError, EngineNotInstalledError,
+                     ImageReadError, InvalidImageError, InvalidInputError, ModelContractError,
+                     ModelLoadError, ModelNotFoundError)
+from .image import read_image
+from .loading import load
+from .results import Face, Faces
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "load", "read_image", "Face", "Faces", "EdgecvError", "InvalidInputError", "InvalidImageError",
+    "ImageReadError", "ModelNotFoundError", "ChecksumError", "ModelLoadError", "ModelContractError",
+    "EngineNotInstalledError", "DownloadError", "__version__",
+]

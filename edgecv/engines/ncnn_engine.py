@@ -1,0 +1,81 @@
+"""ncnn adapter (CPU).
+
+ncnn has no batch axis: a leading batch dimension of 1 is dropped from every input and added back
+to every output, so tensors have the same rank as on ONNX Runtime.
+
+Precision is set explicitly: ncnn enables fp16 storage/packing/arithmetic by default on CPUs that
+support it; edgecv turns fp16 and bf16 off (fp32 results) unless ``fp16=True``. Vulkan is off.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ..errors import ModelLoadError
+from .base import Engine, TensorInfo, import_engine_package, require_files
+
+
+class NcnnEngine(Engine):
+    """Loads a ``.param`` + ``.bin`` pair. Each call uses its own extractor (thread safe)."""
+
+    name = "ncnn"
+    extra = "ncnn"
+
+    def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
+        files = [Path(f) for f in files]
+        if len(files) == 1:
+            files.append(files[0].with_suffix(".bin"))
+        super().__init__(files, threads, fp16)
+        ncnn = import_engine_package("ncnn", self.extra)
+        self._ncnn = ncnn
+        require_files(self.files)
+        param, weights = self.files
+        net = ncnn.Net()
+        net.opt.use_vulkan_compute = False
+        net.opt.num_threads = self.threads
+        net.opt.use_fp16_storage = self.fp16
+        net.opt.use_fp16_packed = self.fp16
+        net.opt.use_fp16_arithmetic = self.fp16
+        net.opt.use_bf16_storage = False
+        net.opt.use_bf16_packed = False
+        if net.load_param(str(param)) != 0:
+            raise ModelLoadError(f"ncnn cannot parse {param} (not an ncnn .param file?)")
+        if net.load_model(str(weights)) != 0:
+            raise ModelLoadError(f"ncnn cannot load weights {weights} (truncated or mismatched .bin?)")
+        self.net = net
+        self.inputs = [TensorInfo(n) for n in net.input_names()]
+        self.outputs = [TensorInfo(n) for n in net.output_names()]
+        if not self.inputs or not self.outputs:
+            raise ModelLoadError(f"ncnn model {param} has no inputs or outputs")
+
+    def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
+        ncnn = self._ncnn
+        # ncnn.Mat(array) wraps the numpy memory without copying: `kept` holds the arrays
+        # alive until every output has been extracted.
+        kept = []
+        ex = self.net.create_extractor()
+        for name, arr in feeds.items():
+            if arr.ndim >= 2 and arr.shape[0] == 1:
+                arr = arr[0]
+            arr = np.ascontiguousarray(arr)
+            kept.append(arr)
+            ex.input(name, ncnn.Mat(arr))
+        result = {}
+        for name in outputs:
+            ret, mat = ex.extract(name)
+            if ret != 0:
+                raise ModelLoadError(f"ncnn failed to compute output '{name}' (error {ret})")
+            result[name] = np.array(mat, dtype=np.float32)[None]
+        del ex, kept
+        return result
+
+    @staticmethod
+    def version() -> Optional[str]:
+        try:
+            return metadata.version("ncnn")
+        except metadata.PackageNotFoundError:
+            return None

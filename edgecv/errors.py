@@ -1,0 +1,43 @@
+"""Exceptions raised by edgecv. Every error the SDK raises on bad input is an :class:`EdgecvError`."""
+
+from __future__ import annotations
+
+
+class EdgecvError(Exception):
+    """Base class of all edgecv errors."""
+
+
+class InvalidInputError(EdgecvError, ValueError):
+    """An argument has the wrong type, shape, size or value (also raised by the C++ core)."""
+
+
+class InvalidImageError(InvalidInputError):
+    """An image is None, empty, not uint8, or not a 3-channel BGR ``(H, W, 3)`` array."""
+
+
+class ImageReadError(InvalidImageError, OSError):
+    """An image file does not exist or cannot be decoded."""
+
+
+class ModelNotFoundError(EdgecvError, FileNotFoundError):
+    """A model name is unknown, or a model file is in neither the mirror nor the cache."""
+
+
+class ChecksumError(EdgecvError):
+    """A model file's sha256 does not match its manifest."""
+
+
+class ModelLoadError(EdgecvError):
+    """An engine could not load a model file (corrupt, truncated or wrong format)."""
+
+
+class ModelContractError(EdgecvError):
+    """A model's inputs or outputs do not match what its task needs (e.g. a missing output)."""
+
+
+class EngineNotInstalledError(EdgecvError, ImportError):
+    """The Python package of an inference engine is not installed; the message names the extra."""
+
+
+class DownloadError(EdgecvError, OSError):
+    """A model file could not be downloaded (or downloads are disabled)."""

@@ -1,0 +1,194 @@
+"""Model manifests and model files: offline mirror, sha256-verified download cache.
+
+A model name (e.g. ``scrfd_2.5g_bnkps_640``) resolves through its manifest (``models/<name>.json``
+in the source tree, shipped as ``edgecv/manifests/`` in the package). Each file of the chosen engine
+is looked up, in order:
+
+1. every directory in ``EDGECV_MODELS`` (``os.pathsep``-separated), as ``<dir>/<name>/<file>``
+   or ``<dir>/<file>`` — an offline mirror, e.g. ``../shared/models``;
+2. the cache ``EDGECV_CACHE`` (default ``~/.cache/edgecv``), as ``<cache>/<name>/<file>``;
+3. a download from the manifest's URL into the cache, unless ``EDGECV_OFFLINE=1``.
+
+Every file is checked against the manifest's sha256 wherever it comes from; a mismatch raises
+:class:`ChecksumError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .errors import ChecksumError, DownloadError, InvalidInputError, ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+ENV_MIRROR = "EDGECV_MODELS"
+ENV_CACHE = "EDGECV_CACHE"
+ENV_OFFLINE = "EDGECV_OFFLINE"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    sha256: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A model's manifest: task, input contract, output contract and files per engine."""
+
+    name: str
+    task: str
+    description: str
+    license: str
+    source: str
+    input: Dict[str, Any]
+    outputs: Dict[str, Any]
+    files: Dict[str, List[ModelFile]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Manifest":
+        files = {eng: [ModelFile(**f) for f in lst] for eng, lst in d.get("files", {}).items()}
+        return cls(name=d["name"], task=d["task"], description=d.get("description", ""),
+                   license=d.get("license", ""), source=d.get("source", ""),
+                   input=d.get("input", {}), outputs=d.get("outputs", {}), files=files)
+
+
+def manifest_dirs() -> List[Path]:
+    """Where manifests are read from: the installed package, then a source checkout's ``models/``."""
+    here = Path(__file__).resolve().parent
+    return [d for d in (here / "manifests", here.parent / "models") if d.is_dir()]
+
+
+def list_manifests() -> Dict[str, Manifest]:
+    found: Dict[str, Manifest] = {}
+    for d in manifest_dirs():
+        for p in sorted(d.glob("*.json")):
+            m = Manifest.from_dict(json.loads(p.read_text()))
+            found.setdefault(m.name, m)
+    return found
+
+
+def get_manifest(name: str) -> Manifest:
+    manifests = list_manifests()
+    if name not in manifests:
+        raise ModelNotFoundError(
+            f"unknown model '{name}' (not a file path either); known models: {sorted(manifests)}")
+    return manifests[name]
+
+
+def mirror_dirs() -> List[Path]:
+    raw = os.environ.get(ENV_MIRROR, "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "edgecv").expanduser()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(path: Path, expected: str) -> Path:
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise ChecksumError(f"sha256 mismatch for {path}: expected {expected}, got {actual}")
+    return path
+
+
+def _candidates(model: str, filename: str) -> List[Path]:
+    paths = []
+    for d in mirror_dirs():
+        paths += [d / model / filename, d / filename]
+    paths.append(cache_dir() / model / filename)
+    return paths
+
+
+def _download(url: str, dest: Path, sha256: str) -> Path:
+    if os.environ.get(ENV_OFFLINE, "") not in ("", "0"):
+        raise DownloadError(f"{dest.name} is not in the mirror or cache and {ENV_OFFLINE} is set")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log.info("downloading %s -> %s", url, dest)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            shutil.copyfileobj(resp, out)
+        verify(Path(tmp), sha256)
+        os.replace(tmp, dest)
+    except ChecksumError:
+        raise
+    except Exception as exc:
+        raise DownloadError(f"cannot download {url}: {exc}") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def resolve_files(manifest: Manifest, engine: str, download: bool = True) -> List[Path]:
+    """Local, verified paths of the model's files for ``engine``."""
+    if engine not in manifest.files:
+        raise ModelNotFoundError(
+            f"model '{manifest.name}' has no {engine} files (available: {sorted(manifest.files)}); "
+            f"convert the ONNX file with `edgecv convert` and load the result by path")
+    paths = []
+    for f in manifest.files[engine]:
+        local = next((p for p in _candidates(manifest.name, f.name) if p.is_file()), None)
+        if local is not None:
+            paths.append(verify(local, f.sha256))
+        elif download:
+            paths.append(_download(f.url, cache_dir() / manifest.name / f.name, f.sha256))
+        else:
+            raise ModelNotFoundError(
+                f"{f.name} of model '{manifest.name}' is not in the mirror ({ENV_MIRROR}="
+                f"{os.environ.get(ENV_MIRROR, '')!r}) or the cache ({cache_dir()})")
+    return paths
+
+
+def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path] = None) -> List[Path]:
+    """Copy (from ``mirror``) or download a model's files into the cache, verified; returns paths."""
+    manifest = get_manifest(name)
+    chosen = engines or sorted(manifest.files)
+    out = []
+    for engine in chosen:
+        if engine not in manifest.files:
+            raise InvalidInputError(f"model '{name}' has no {engine} files")
+        for f in manifest.files[engine]:
+            dest = cache_dir() / name / f.name
+            if mirror is not None:
+                src = next((p for p in (Path(mirror) / name / f.name, Path(mirror) / f.name)
+                            if p.is_file()), None)
+                if src is None:
+                    raise ModelNotFoundError(f"{f.name} not found in mirror {mirror}")
+                verify(src, f.sha256)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dest)
+                out.append(dest)
+            elif dest.is_file():
+                out.append(verify(dest, f.sha256))
+            else:
+                out.append(_download(f.url, dest, f.sha256))
+    return out
+
+
+def available_models() -> Dict[str, Dict[str, bool]]:
+    """For each manifest: which engines have all their files locally (mirror or cache)."""
+    result = {}
+    for name, m in list_manifests().items():
+        result[name] = {eng: all(any(p.is_file() for p in _candidates(name, f.name)) for f in files)
+                        for eng, files in m.files.items()}
+    return result

@@ -1,0 +1,60 @@
+"""Typed task results: dataclasses of numpy arrays with ``draw()`` and ``to_dict()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, Optional
+
+import numpy as np
+
+LANDMARK_NAMES_5 = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: ``box`` (4,) xyxy, ``score``, ``landmarks`` (5, 2) or None."""
+
+    box: np.ndarray
+    score: float
+    landmarks: Optional[np.ndarray]
+
+
+@dataclass
+class Faces:
+    """Faces found in one image, sorted by descending score, in original-image pixels.
+
+    ``boxes`` (N, 4) float32 xyxy; ``scores`` (N,) float32; ``landmarks`` (N, 5, 2) float32 in the
+    order left eye (in the image), right eye, nose tip, left mouth corner, right mouth corner,
+    or None for models without landmarks.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def __iter__(self) -> Iterator[Face]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, i: int) -> Face:
+        lm = None if self.landmarks is None else self.landmarks[i]
+        return Face(self.boxes[i], float(self.scores[i]), lm)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready: ``{"faces": [{"box": [...], "score": s, "landmarks": [[x, y], ...]}]}``."""
+        faces = []
+        for f in self:
+            item: Dict[str, Any] = {"box": [round(float(v), 2) for v in f.box], "score": round(f.score, 5)}
+            if f.landmarks is not None:
+                item["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in f.landmarks]
+            faces.append(item)
+        return {"task": "scrfd", "count": len(faces), "faces": faces}
+
+    def draw(self, image: np.ndarray, copy: bool = True) -> np.ndarray:
+        """Draw boxes, scores and landmarks on a BGR image (a copy unless ``copy=False``)."""
+        from .draw import draw_faces
+
+        return draw_faces(image, self, copy=copy)
