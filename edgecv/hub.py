@@ -132,7 +132,8 @@ def _download(url: str, dest: Path, sha256: str) -> Path:
     except ChecksumError:
         raise
     except Exception as exc:
-        raise DownloadError(f"cannot download {url}: {exc}") from exc
+        raise DownloadError(f"cannot download {url}: {exc} (offline? point {ENV_MIRROR} at a "
+                            f"directory holding the model files)") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -144,7 +145,7 @@ def resolve_files(manifest: Manifest, engine: str, download: bool = True) -> Lis
     if engine not in manifest.files:
         raise ModelNotFoundError(
             f"model '{manifest.name}' has no {engine} files (available: {sorted(manifest.files)}); "
-            f"convert the ONNX file with `edgecv convert` and load the result by path")
+            f"convert the ONNX file for {engine} and load the result by path")
     paths = []
     for f in manifest.files[engine]:
         local = next((p for p in _candidates(manifest.name, f.name) if p.is_file()), None)

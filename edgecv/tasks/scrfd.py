@@ -74,7 +74,7 @@ class ScrfdDetector(TaskModel):
             if not strides:
                 raise ModelContractError(
                     f"model has no SCRFD outputs score_<stride>; its outputs are {have}. "
-                    "Rename them by role with `edgecv convert --task scrfd`.")
+                    "Rename the outputs by role (score_<s>, bbox_<s>, kps_<s> for strides 8, 16, 32).")
         strides = [int(s) for s in strides]
         required = [f"{k}_{s}" for s in strides for k in ("score", "bbox")]
         missing = [n for n in required if n not in have]

@@ -1,0 +1,81 @@
+"""Shared fixtures. Real models and photos come from ../shared (next to the repository):
+EDGECV_MODELS defaults to ../shared/models, EDGECV_SHARED overrides the shared folder.
+If they are absent the run fails loudly: nothing is skipped silently."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EDGECV_SHARED", REPO.parent / "shared")).resolve()
+os.environ.setdefault("EDGECV_MODELS", str(SHARED / "models"))
+os.environ.setdefault("EDGECV_OFFLINE", "1")  # tests never reach the network
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+ENGINES = ("onnxruntime", "ncnn", "mnn")
+PHOTOS = ("group_t1.jpg", "street_1.jpg", "street_4.jpg", "street_6.jpg", "street_9.jpg", "street_12.jpg")
+SCRFD = "scrfd_2.5g_bnkps_640"
+
+
+def pytest_sessionstart(session):
+    missing = [p for p in (SHARED / "models" / SCRFD, SHARED / "images" / "group_t1.jpg") if not p.exists()]
+    if missing:
+        pytest.exit(f"shared models/photos not found ({missing}); set EDGECV_SHARED to the shared folder",
+                    returncode=3)
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict:
+    import edgecv
+
+    return {name: edgecv.read_image(SHARED / "images" / name) for name in PHOTOS}
+
+
+_models: dict = {}
+
+
+def scrfd_model(engine: str, name: str = SCRFD, **options):
+    """Session-wide cache of loaded models (loading is the slow part)."""
+    import edgecv
+
+    key = (name, engine, tuple(sorted(options.items())))
+    if key not in _models:
+        _models[key] = edgecv.load(name, engine=engine, threads=2, **options)
+    return _models[key]
+
+
+def match_faces(a, b, min_iou: float):
+    """Greedy 1:1 matching by IoU; returns [(i, j, iou)] and unmatched counts."""
+    pairs, used = [], set()
+    for i, box in enumerate(a.boxes):
+        best, best_j = 0.0, -1
+        for j, other in enumerate(b.boxes):
+            if j in used:
+                continue
+            iw = max(0.0, min(box[2], other[2]) - max(box[0], other[0]))
+            ih = max(0.0, min(box[3], other[3]) - max(box[1], other[1]))
+            inter = iw * ih
+            union = (box[2] - box[0]) * (box[3] - box[1]) + (other[2] - other[0]) * (other[3] - other[1]) - inter
+            iou = inter / union if union > 0 else 0.0
+            if iou > best:
+                best, best_j = iou, j
+        if best_j >= 0 and best >= min_iou:
+            used.add(best_j)
+            pairs.append((i, best_j, best))
+    return pairs, len(a) - len(pairs), len(b) - len(pairs)
+
+
+def max_landmark_error(a, b, pairs) -> float:
+    if not pairs:
+        return 0.0
+    return float(max(np.abs(a.landmarks[i] - b.landmarks[j]).max() for i, j, _ in pairs))
