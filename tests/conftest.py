@@ -79,3 +79,13 @@ def max_landmark_error(a, b, pairs) -> float:
     if not pairs:
         return 0.0
     return float(max(np.abs(a.landmarks[i] - b.landmarks[j]).max() for i, j, _ in pairs))
+
+
+def run_python(*args: str, timeout: int = 300):
+    """Run ``python *args`` outside the source tree (so the installed edgecv is imported)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                              cwd=cwd)

@@ -1,0 +1,109 @@
+"""The native module checks every array before touching memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgecv import _core
+from edgecv.errors import InvalidInputError
+
+
+def _levels(size=(64, 32), strides=(8, 16, 32), anchors=2, kps=True):
+    w, h = size
+    out = []
+    for s in strides:
+        rows = -(-h // s) * -(-w // s) * anchors
+        out.append((s, np.zeros((rows, 1), np.float32), np.ones((rows, 4), np.float32),
+                    np.zeros((rows, 10), np.float32) if kps else None))
+    return out
+
+
+def test_decode_empty_and_single():
+    levels = _levels()
+    boxes, scores, lm = _core.decode_scrfd(levels, (64, 32))
+    assert boxes.shape == (0, 4) and scores.shape == (0,) and lm.shape == (0, 5, 2)
+    levels[1][1][3] = 0.9  # stride 16, row 3 -> location 1 (x=1, y=0), anchor 1 -> centre (16, 0)
+    boxes, scores, lm = _core.decode_scrfd(levels, (64, 32), clip=(0, 0))
+    np.testing.assert_allclose(boxes, [[0, -16, 32, 16]])
+    np.testing.assert_allclose(lm[0], np.tile([16, 0], (5, 1)))
+    _, _, none = _core.decode_scrfd(_levels(kps=False), (64, 32))
+    assert none is None
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda L: L.__setitem__(0, (8, L[0][1].astype(np.float64), L[0][2], L[0][3])), "float32"),
+    (lambda L: L.__setitem__(0, (8, L[0][1], np.asfortranarray(np.ones((L[0][2].shape[0], 4), np.float32)), L[0][3])), "contiguous"),
+    (lambda L: L.__setitem__(0, (8, L[0][1], L[0][2][::2], L[0][3])), "dimension 0"),
+    (lambda L: L.__setitem__(0, (8, L[0][1], L[0][2][:, :3].copy(), L[0][3])), "dimension 1"),
+    (lambda L: L.__setitem__(0, (8, L[0][1].ravel(), L[0][2], L[0][3])), "2-D"),
+    (lambda L: L.__setitem__(0, (8, L[0][1], L[0][2], L[0][3][:, :9].copy())), "landmarks"),
+    (lambda L: L.__setitem__(0, (7, L[0][1], L[0][2], L[0][3])), "rows"),
+    (lambda L: L.__setitem__(0, (-8, L[0][1], L[0][2], L[0][3])), "stride"),
+    (lambda L: L.__setitem__(2, (32, L[2][1], L[2][2], None)), "all levels"),
+    (lambda L: L.__setitem__(0, (8, [0.5], L[0][2], L[0][3])), "numpy array"),
+    (lambda L: L.__setitem__(0, (8, L[0][1])), "tuple"),
+    (lambda L: L.__setitem__(0, ("8", L[0][1], L[0][2], L[0][3])), "int"),
+    (lambda L: L.clear(), "at least one"),
+])
+def test_decode_rejects_bad_levels(mutate, match):
+    levels = _levels()
+    mutate(levels)
+    with pytest.raises(InvalidInputError, match=match):
+        _core.decode_scrfd(levels, (64, 32))
+
+
+def test_decode_rejects_bad_parameters():
+    with pytest.raises(InvalidInputError):
+        _core.decode_scrfd(_levels(), (0, 32))
+    with pytest.raises(InvalidInputError):
+        _core.decode_scrfd(_levels(), (64, 32), num_anchors=0)
+    with pytest.raises(InvalidInputError):
+        _core.decode_scrfd(_levels(), (64, 32), scale=(0.0, 1.0))
+    with pytest.raises(InvalidInputError):
+        _core.decode_scrfd(_levels(), (64, 32), iou_threshold=float("nan"))
+
+
+def test_nms_binding():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float32)
+    scores = np.array([0.5, 0.9, 0.7], np.float32)
+    np.testing.assert_array_equal(_core.nms(boxes, scores, 0.5), [1, 2])
+    np.testing.assert_array_equal(_core.nms(boxes, scores, 0.5, max_keep=1), [1])
+    assert _core.nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5).shape == (0,)
+    with pytest.raises(InvalidInputError):
+        _core.nms(boxes[:2], scores, 0.5)
+    with pytest.raises(InvalidInputError):
+        _core.nms(boxes.astype(np.float64), scores, 0.5)
+    with pytest.raises(InvalidInputError):
+        _core.nms(boxes, scores, 2.0)
+
+
+def test_pack_image_matches_numpy_and_checks_input():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    out = _core.pack_image(image, (64, 40), (1.0, 2.0, 3.0), (2.0, 4.0, 8.0), True, 7)
+    assert out.shape == (1, 3, 40, 64)
+    mean, std = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 8.0])
+    expected = np.empty((3, 40, 64), np.float32)
+    expected[:] = ((7 - mean) / std)[:, None, None]
+    expected[:, :37, :53] = ((image[..., ::-1].astype(np.float64) - mean) / std).transpose(2, 0, 1)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
+    # Row-strided views are accepted (no copy); column-strided views are refused.
+    crop = image[5:20, 10:40]
+    np.testing.assert_array_equal(_core.pack_image(crop, (30, 15), (0, 0, 0), (1, 1, 1)),
+                                  _core.pack_image(crop.copy(), (30, 15), (0, 0, 0), (1, 1, 1)))
+    for bad, match in [(image[:, ::2], "contiguous"), (image.astype(np.float32), "uint8"),
+                       (image[..., :2], "shape"), (image[..., 0], "shape")]:
+        with pytest.raises(InvalidInputError, match=match):
+            _core.pack_image(bad, (64, 40), (0, 0, 0), (1, 1, 1))
+    with pytest.raises(InvalidInputError, match="larger"):
+        _core.pack_image(image, (50, 40), (0, 0, 0), (1, 1, 1))
+    with pytest.raises(InvalidInputError, match="std"):
+        _core.pack_image(image, (64, 40), (0, 0, 0), (1, 0, 1))
+
+
+def test_anchor_centres():
+    c = _core.anchor_centres(2, 3, 16, 2)
+    assert c.shape == (12, 2)
+    np.testing.assert_array_equal(c[:4], [[0, 0], [0, 0], [16, 0], [16, 0]])
+    np.testing.assert_array_equal(c[-1], [32, 16])

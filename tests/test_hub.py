@@ -1,0 +1,65 @@
+"""Model resolution: mirror, cache, sha256 checks, offline behaviour, `edgecv fetch`."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import SCRFD, SHARED
+
+import edgecv
+from edgecv import hub
+from edgecv.errors import ChecksumError, DownloadError, ModelNotFoundError
+
+ONNX = "scrfd_2.5g_bnkps_shape640x640.onnx"
+
+
+def test_manifests_declare_sha256_and_source_for_every_file():
+    manifests = hub.list_manifests()
+    assert {"scrfd_2.5g_bnkps_640", "scrfd_500m_bnkps_640"} <= set(manifests)
+    assert set(manifests[SCRFD].files) == {"onnxruntime", "ncnn", "mnn"}
+    for m in manifests.values():
+        for files in m.files.values():
+            for f in files:
+                assert len(f.sha256) == 64 and f.url.startswith("https://")
+                local = SHARED / "models" / m.name / f.name
+                assert hub.sha256_file(local) == f.sha256
+
+
+def test_mirror_resolution_and_checksum_mismatch(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror" / SCRFD
+    mirror.mkdir(parents=True)
+    data = bytearray((SHARED / "models" / SCRFD / ONNX).read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    (mirror / ONNX).write_bytes(bytes(data))
+    monkeypatch.setenv("EDGECV_MODELS", str(tmp_path / "mirror"))
+    monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ChecksumError, match="sha256 mismatch"):
+        edgecv.load(SCRFD)
+
+
+def test_offline_without_mirror_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGECV_MODELS", str(tmp_path / "empty"))
+    monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(DownloadError, match="EDGECV_OFFLINE"):
+        edgecv.load(SCRFD)
+    with pytest.raises(ModelNotFoundError, match="not in the mirror"):
+        edgecv.load(SCRFD, download=False)
+
+
+def test_fetch_from_mirror_fills_the_cache(tmp_path, monkeypatch, photos):
+    monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
+    paths = hub.fetch(SCRFD, engines=["ncnn"], mirror=SHARED / "models")
+    assert [p.name for p in paths] == ["scrfd_2.5g_bnkps_shape640x640.opt.param",
+                                       "scrfd_2.5g_bnkps_shape640x640.opt.bin"]
+    assert all(p.parent == tmp_path / "cache" / SCRFD for p in paths)
+    # With no mirror at all, the model now loads from the cache.
+    monkeypatch.setenv("EDGECV_MODELS", "")
+    model = edgecv.load(SCRFD, engine="ncnn", threads=1, download=False)
+    assert model.engine.files[0] == paths[0]
+    assert len(model.detect(photos["group_t1.jpg"])) == 6
+    assert hub.available_models()[SCRFD] == {"onnxruntime": False, "ncnn": True, "mnn": False}
+    # A damaged cache file is detected, not used.
+    shutil.copyfile(SHARED / "models" / SCRFD / "scrfd_2.5g_bnkps_shape640x640.mnn", paths[1])
+    with pytest.raises(ChecksumError):
+        edgecv.load(SCRFD, engine="ncnn", download=False)
