@@ -68,21 +68,41 @@ void check_params(const std::vector<ScrfdLevel>& levels, const ScrfdParams& p) {
   const bool with_landmarks = levels.front().landmarks != nullptr;
   for (std::size_t i = 0; i < levels.size(); ++i) {
     const ScrfdLevel& lv = levels[i];
-    const std::string where = "level " + std::to_string(i) + " (stride " +
-                              std::to_string(lv.stride) + ")";
-    require(lv.stride > 0 && lv.stride <= 4096, where + ": stride must be in [1, 4096]");
+    // Messages are only built on failure: this check runs on every frame.
+    auto fail = [&](const std::string& what) {
+      throw InvalidInput("level " + std::to_string(i) + " (stride " + std::to_string(lv.stride) +
+                         "): " + what);
+    };
+    if (lv.stride <= 0 || lv.stride > 4096) fail("stride must be in [1, 4096]");
     for (std::size_t j = 0; j < i; ++j)
-      require(levels[j].stride != lv.stride, where + ": duplicate stride");
+      if (levels[j].stride == lv.stride) fail("duplicate stride");
     const std::size_t expected = static_cast<std::size_t>(feature_size(p.input_height, lv.stride)) *
                                  static_cast<std::size_t>(feature_size(p.input_width, lv.stride)) *
                                  static_cast<std::size_t>(p.num_anchors);
-    require(lv.rows == expected, where + ": expected " + std::to_string(expected) +
-                                     " rows for input " + std::to_string(p.input_width) + "x" +
-                                     std::to_string(p.input_height) + ", got " +
-                                     std::to_string(lv.rows));
-    require(lv.scores != nullptr && lv.boxes != nullptr, where + ": scores and boxes are required");
-    require((lv.landmarks != nullptr) == with_landmarks,
-            where + ": landmarks must be given for all levels or for none");
+    if (lv.rows != expected)
+      fail("expected " + std::to_string(expected) + " rows for input " +
+           std::to_string(p.input_width) + "x" + std::to_string(p.input_height) + ", got " +
+           std::to_string(lv.rows));
+    if (lv.scores == nullptr || lv.boxes == nullptr) fail("scores and boxes are required");
+    if ((lv.landmarks != nullptr) != with_landmarks)
+      fail("landmarks must be given for all levels or for none");
+  }
+}
+
+// Appends rows whose score is >= threshold (NaN and +inf excluded). Blocks are first tested
+// with a branch-free count the compiler vectorises: most blocks hold no candidate at all.
+void collect_above(const float* scores, std::size_t rows, float threshold, std::size_t level,
+                   std::vector<Candidate>& out) {
+  constexpr std::size_t kBlock = 256;
+  for (std::size_t begin = 0; begin < rows; begin += kBlock) {
+    const std::size_t end = std::min(rows, begin + kBlock);
+    int hits = 0;
+    for (std::size_t r = begin; r < end; ++r) hits += scores[r] >= threshold ? 1 : 0;
+    if (hits == 0) continue;
+    for (std::size_t r = begin; r < end; ++r) {
+      const float s = scores[r];
+      if (s >= threshold && std::isfinite(s)) out.push_back({s, level, r});
+    }
   }
 }
 
@@ -105,10 +125,7 @@ Detections decode_scrfd(const std::vector<ScrfdLevel>& levels, const ScrfdParams
   for (std::size_t li = 0; li < levels.size(); ++li) {
     const ScrfdLevel& lv = levels[li];
     const std::size_t first = candidates.size();
-    for (std::size_t r = 0; r < lv.rows; ++r) {
-      const float s = lv.scores[r];
-      if (s >= p.score_threshold && std::isfinite(s)) candidates.push_back({s, li, r});
-    }
+    collect_above(lv.scores, lv.rows, p.score_threshold, li, candidates);
     const std::size_t found = candidates.size() - first;
     if (p.pre_nms_top_k > 0 && found > static_cast<std::size_t>(p.pre_nms_top_k)) {
       const auto begin = candidates.begin() + static_cast<std::ptrdiff_t>(first);

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _core
+from ..native import core as _core
 from ..engines import Engine
 from ..errors import InvalidInputError, ModelContractError
 from ..image import ImageLike, as_bgr_image
@@ -61,6 +61,8 @@ class ScrfdDetector(TaskModel):
         self.max_faces = max_faces
         self.pre_nms_top_k = pre_nms_top_k
         self._output_order = [n for s in self.strides for n in self._names(s)]
+        self._levels = [(s, *self._names(s)) if self.with_landmarks else (s, *self._names(s), None)
+                        for s in self.strides]
 
     # -- binding ---------------------------------------------------------------------------------
     def _names(self, stride: int) -> List[str]:
@@ -129,12 +131,9 @@ class ScrfdDetector(TaskModel):
                     image_hw: Tuple[int, int], *, score_threshold: Optional[float] = None,
                     iou_threshold: Optional[float] = None, max_faces: Optional[int] = None) -> Faces:
         """Decode raw outputs (any rank; rows are flattened) into faces in original-image pixels."""
-        levels = []
-        for s in self.strides:
-            names = self._names(s)
-            arrays = [_rows(outputs[names[0]], 1, names[0]), _rows(outputs[names[1]], 4, names[1])]
-            arrays.append(_rows(outputs[names[2]], 10, names[2]) if self.with_landmarks else None)
-            levels.append((s, *arrays))
+        levels = [(s, _rows(outputs[sn], 1, sn), _rows(outputs[bn], 4, bn),
+                   None if kn is None else _rows(outputs[kn], 10, kn))
+                  for s, sn, bn, kn in self._levels]
         boxes, scores, landmarks = _core.decode_scrfd(
             levels, (self.input_size[1], self.input_size[0]), self.num_anchors,
             self.score_threshold if score_threshold is None else score_threshold,
@@ -153,7 +152,10 @@ class ScrfdDetector(TaskModel):
 
 
 def _rows(a: np.ndarray, cols: int, name: str) -> np.ndarray:
-    """View an output as (rows, cols) float32, whatever batch/rank the engine gave it."""
-    if a.size % cols:
-        raise ModelContractError(f"output '{name}' has shape {a.shape}; its size is not a multiple of {cols}")
-    return np.ascontiguousarray(a, dtype=np.float32).reshape(-1, cols)
+    """View an output as (rows, cols) whatever batch/rank the engine gave it (the core checks
+    dtype and contiguity)."""
+    try:
+        return a.reshape(-1, cols)
+    except (ValueError, AttributeError):
+        raise ModelContractError(
+            f"output '{name}' has shape {getattr(a, 'shape', None)}; expected rows of {cols} values") from None

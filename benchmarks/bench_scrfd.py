@@ -1,0 +1,94 @@
+"""SCRFD benchmark: per engine, the raw engine call vs detect() (ratio), and C++ decode+NMS vs the
+numpy reference decoder (ratio), on real photos including a crowd.
+
+    EDGECV_MODELS=../shared/models python benchmarks/bench_scrfd.py [--threads 2] [--repeat 30]
+
+Timings are medians of interleaved runs in one process, so the ratios compare like with like.
+Targets: detect()/raw <= 1.05 on every engine (stretch 1.03); C++ post-processing >= 20x numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+os.environ.setdefault("EDGECV_MODELS", str(REPO.parent / "shared" / "models"))
+
+import edgecv  # noqa: E402
+from reference import scrfd_numpy  # noqa: E402
+
+PHOTOS = {"group": "group_t1.jpg", "crowd": "street_6.jpg"}
+
+
+def median_ms(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def interleaved(fns: dict, repeat: int) -> dict:
+    """Median ms of each function, alternating calls so drift hits all alike."""
+    samples = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()  # warm-up
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) * 1e3 for k, v in samples.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="scrfd_2.5g_bnkps_640")
+    ap.add_argument("--engines", default="onnxruntime,ncnn,mnn")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--images", default=str(REPO.parent / "shared" / "images"))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    images = {k: edgecv.read_image(Path(args.images) / v) for k, v in PHOTOS.items()}
+    rows = []
+    for engine in args.engines.split(","):
+        model = edgecv.load(args.model, engine=engine, threads=args.threads)
+        for label, image in images.items():
+            blob, scale = model.preprocess(image)
+            t = interleaved({"raw": lambda: model.infer(blob), "detect": lambda: model.detect(image)},
+                            args.repeat)
+            raw = model.infer(blob)
+            post = interleaved({
+                "cpp": lambda: model.postprocess(raw, scale, image.shape[:2]),
+                "numpy": lambda: scrfd_numpy.decode(raw, model.input_size, scale, image.shape[:2]),
+            }, max(args.repeat, 50))
+            rows.append({
+                "engine": engine, "image": label, "faces": len(model.detect(image)),
+                "raw_ms": round(t["raw"], 2), "detect_ms": round(t["detect"], 2),
+                "detect_over_raw": round(t["detect"] / t["raw"], 3),
+                "pre_ms": round(median_ms(lambda: model.preprocess(image), 20), 3),
+                "post_cpp_ms": round(post["cpp"], 4), "post_numpy_ms": round(post["numpy"], 3),
+                "numpy_over_cpp": round(post["numpy"] / post["cpp"], 1),
+            })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        cols = list(rows[0])
+        print(" | ".join(cols))
+        for r in rows:
+            print(" | ".join(str(r[c]) for c in cols))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
