@@ -71,7 +71,7 @@ def main() -> int:
             post = interleaved({
                 "cpp": lambda: model.postprocess(raw, scale, image.shape[:2]),
                 "numpy": lambda: scrfd_numpy.decode(raw, model.input_size, scale, image.shape[:2]),
-            }, max(args.repeat, 50))
+            }, max(args.repeat, 300))
             rows.append({
                 "engine": engine, "image": label, "faces": len(model.detect(image)),
                 "raw_ms": round(t["raw"], 2), "detect_ms": round(t["detect"], 2),
