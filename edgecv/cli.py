@@ -1,4 +1,4 @@
-"""Command line: ``edgecv detect | info | fetch``."""
+"""Command line: ``edgecv detect | convert | validate | info | fetch``."""
 
 from __future__ import annotations
 
@@ -96,6 +96,35 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert, parse_renames
+
+    targets = [t.strip() for t in args.to.split(",") if t.strip()]
+    result = convert(args.model, args.task, out_dir=args.out, to=targets, input_size=args.input_size,
+                     fp16=args.fp16, rename=parse_renames(args.rename or []), name=args.name)
+    renamed = result.metadata.get("renamed") or {}
+    if renamed:
+        print("renamed outputs: " + ", ".join(f"{k} -> {v}" for k, v in renamed.items()))
+    for engine, paths in result.files.items():
+        print(f"{engine:12s} " + " ".join(str(p) for p in paths))
+    print(f"metadata     {result.metadata_file}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import Tolerances, validate
+
+    tol = Tolerances(max_abs_diff=args.max_abs_diff, min_iou=args.min_iou,
+                     max_landmark_px=args.max_landmark_px, max_keypoint_px=args.max_keypoint_px)
+    report = validate(args.models, args.images, threads=args.threads, tolerances=tol)
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(report.table())
+    return 0 if report.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .engines import ENGINE_NAMES
 
@@ -120,6 +149,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-faces", type=int, help="maximum faces per image (default 1000)")
     p.add_argument("--fp16", action="store_true", help="half precision on ncnn/MNN (default fp32)")
     p.set_defaults(func=_cmd_detect)
+
+    p = sub.add_parser("convert", help="rename outputs by role; convert ONNX to ncnn and MNN", description=(
+        "Rename an ONNX model's outputs by role, optionally fix its input size, and convert it to ncnn "
+        "(pnnx) and MNN, writing <name>.onnx/.param/.bin/.mnn and <name>.edgecv.json to --out."))
+    p.add_argument("model", type=Path, help="source .onnx file")
+    p.add_argument("--task", choices=["scrfd", "openpose"],
+                   help="infer output roles for this task (omit to only apply --rename)")
+    p.add_argument("--input-size", type=_size, help="fix a dynamic input to N or HxW (SCRFD: multiple of 32)")
+    p.add_argument("--to", default="onnx,ncnn,mnn", help="comma-separated targets (default: %(default)s)")
+    p.add_argument("--out", "-o", type=Path, default=Path("."), help="output directory (default: .)")
+    p.add_argument("--name", help="output file stem (default: source stem, plus _HxW with --input-size)")
+    p.add_argument("--fp16", action="store_true", help="store ncnn/MNN weights in half precision")
+    p.add_argument("--rename", action="append", metavar="OLD=NEW", help="rename an output (repeatable)")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("validate", help="check that converted files agree (raw outputs and task results)",
+                       description=(
+        "Run the same images through every model file given (files, directories, or .edgecv.json metadata); "
+        "compare each against the first ONNX file: per-output max/mean abs diff and task-level agreement. "
+        "Exits 1 when a tolerance is exceeded."))
+    p.add_argument("models", nargs="+", type=Path, help="model files, directories or .edgecv.json files")
+    p.add_argument("--images", "-i", nargs="+", type=Path, required=True, help="images to compare on")
+    p.add_argument("--threads", "-t", type=int, default=2, help="engine threads (default: 2)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--max-abs-diff", type=float,
+                   help="per-output limit (default: 1e-3, or 5e-2 when a file is fp16)")
+    p.add_argument("--min-iou", type=float, default=0.98, help="faces: minimum IoU of matched faces (default 0.98)")
+    p.add_argument("--max-landmark-px", type=float, default=1.0,
+                   help="faces: maximum landmark difference in pixels (default 1.0)")
+    p.add_argument("--max-keypoint-px", type=float, default=2.0,
+                   help="pose: maximum keypoint difference in pixels (default 2.0)")
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("info", help="installed engines and locally available models")
     p.add_argument("--json", action="store_true", help="print as JSON")

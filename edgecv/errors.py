@@ -41,3 +41,11 @@ class EngineNotInstalledError(EdgecvError, ImportError):
 
 class DownloadError(EdgecvError, OSError):
     """A model file could not be downloaded (or downloads are disabled)."""
+
+
+class ConversionError(EdgecvError):
+    """A model could not be converted (e.g. its outputs cannot be assigned roles)."""
+
+
+class ConverterNotFoundError(ConversionError, ImportError):
+    """A converter tool (pnnx binary, MNN converter, onnx package) is missing; the message says what to install."""

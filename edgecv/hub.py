@@ -145,7 +145,8 @@ def resolve_files(manifest: Manifest, engine: str, download: bool = True) -> Lis
     if engine not in manifest.files:
         raise ModelNotFoundError(
             f"model '{manifest.name}' has no {engine} files (available: {sorted(manifest.files)}); "
-            f"convert the ONNX file for {engine} and load the result by path")
+            f"convert the ONNX file with `edgecv convert --to {'ncnn' if engine == 'ncnn' else 'mnn'}` "
+            f"and load the result by path")
     paths = []
     for f in manifest.files[engine]:
         local = next((p for p in _candidates(manifest.name, f.name) if p.is_file()), None)

@@ -9,10 +9,12 @@ from typing import Any, Optional, Union
 
 from . import hub
 from .engines import ENGINE_NAMES, create_engine, engine_for_file
-from .errors import InvalidInputError, ModelNotFoundError
+from .errors import InvalidInputError, ModelContractError, ModelNotFoundError
 from .tasks import ModelConfig, TaskModel, guess_task, task_class
 
 METADATA_SUFFIX = ".edgecv.json"
+#: key of the edgecv metadata inside ONNX metadata_props
+METADATA_KEY = "edgecv"
 
 
 def default_threads() -> int:
@@ -25,13 +27,20 @@ def metadata_path(model_file: Path) -> Path:
     return model_file.with_name(model_file.stem + METADATA_SUFFIX)
 
 
-def _config_from_metadata(model_file: Path) -> ModelConfig:
+def _config(d: dict, default_name: str) -> ModelConfig:
+    return ModelConfig(name=d.get("name", default_name), task=d.get("task", ""),
+                       input=d.get("input", {}), outputs=d.get("outputs", {}), fp16=bool(d.get("fp16")))
+
+
+def _config_from_metadata(model_file: Path) -> Optional[ModelConfig]:
+    """Config from ``<stem>.edgecv.json`` beside the model file, or None."""
     meta = metadata_path(model_file)
     if not meta.is_file():
-        return ModelConfig(name=model_file.stem)
-    d = json.loads(meta.read_text())
-    return ModelConfig(name=d.get("name", model_file.stem), task=d.get("task", ""),
-                       input=d.get("input", {}), outputs=d.get("outputs", {}))
+        return None
+    try:
+        return _config(json.loads(meta.read_text()), model_file.stem)
+    except (ValueError, AttributeError) as exc:
+        raise ModelContractError(f"unreadable edgecv metadata {meta}: {exc}") from exc
 
 
 def _looks_like_path(s: str) -> bool:
@@ -77,5 +86,8 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None,
         config = ModelConfig(name=manifest.name, task=manifest.task, input=manifest.input,
                              outputs=manifest.outputs)
     runtime = create_engine(engine, files, threads=threads, fp16=fp16)
+    if config is None:  # no sidecar: metadata stored inside the model (ONNX), else none
+        embedded = runtime.metadata().get(METADATA_KEY)
+        config = _config(json.loads(embedded), path.stem) if embedded else ModelConfig(name=path.stem)
     cls = task_class(task or config.task or guess_task(runtime.output_names))
     return cls(runtime, config, **options)

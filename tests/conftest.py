@@ -54,33 +54,6 @@ def scrfd_model(engine: str, name: str = SCRFD, **options):
     return _models[key]
 
 
-def match_faces(a, b, min_iou: float):
-    """Greedy 1:1 matching by IoU; returns [(i, j, iou)] and unmatched counts."""
-    pairs, used = [], set()
-    for i, box in enumerate(a.boxes):
-        best, best_j = 0.0, -1
-        for j, other in enumerate(b.boxes):
-            if j in used:
-                continue
-            iw = max(0.0, min(box[2], other[2]) - max(box[0], other[0]))
-            ih = max(0.0, min(box[3], other[3]) - max(box[1], other[1]))
-            inter = iw * ih
-            union = (box[2] - box[0]) * (box[3] - box[1]) + (other[2] - other[0]) * (other[3] - other[1]) - inter
-            iou = inter / union if union > 0 else 0.0
-            if iou > best:
-                best, best_j = iou, j
-        if best_j >= 0 and best >= min_iou:
-            used.add(best_j)
-            pairs.append((i, best_j, best))
-    return pairs, len(a) - len(pairs), len(b) - len(pairs)
-
-
-def max_landmark_error(a, b, pairs) -> float:
-    if not pairs:
-        return 0.0
-    return float(max(np.abs(a.landmarks[i] - b.landmarks[j]).max() for i, j, _ in pairs))
-
-
 def run_python(*args: str, timeout: int = 300):
     """Run ``python *args`` outside the source tree (so the installed edgecv is imported)."""
     import subprocess

@@ -107,3 +107,15 @@ def test_anchor_centres():
     assert c.shape == (12, 2)
     np.testing.assert_array_equal(c[:4], [[0, 0], [0, 0], [16, 0], [16, 0]])
     np.testing.assert_array_equal(c[-1], [32, 16])
+
+
+def test_compare_match_boxes_is_one_to_one():
+    from edgecv.compare import iou_matrix, match_boxes
+
+    a = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float32)
+    b = np.array([[21, 0, 31, 10], [0, 0, 10, 10], [0, 0, 9, 10]], np.float32)
+    assert iou_matrix(a, b).shape == (2, 3)
+    pairs = match_boxes(a, b, 0.5)
+    assert [(i, j) for i, j, _ in pairs] == [(0, 1), (1, 0)]
+    assert pairs[0][2] == 1.0
+    assert match_boxes(a, np.zeros((0, 4), np.float32), 0.5) == []

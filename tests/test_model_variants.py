@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from conftest import SHARED, match_faces, scrfd_model
+from conftest import SHARED, scrfd_model
 
 import edgecv
+from edgecv.compare import compare_faces
 from edgecv.errors import InvalidInputError, ModelContractError
 
 RAW = SHARED / "models" / "scrfd_500m_raw" / "scrfd_500m.onnx"
@@ -50,8 +51,8 @@ def test_dynamic_model_takes_input_size(dynamic_model, photos):
     assert default.input_size == (640, 640)
     ref = scrfd_model("onnxruntime", "scrfd_500m_bnkps_640").detect(image)
     faces = default.detect(image)
-    pairs, _, _ = match_faces(ref, faces, 0.98)
-    assert len(pairs) == len(ref) == len(faces) == 6
+    row = compare_faces(ref, faces, min_iou=0.98)
+    assert row["matched"] == row["reference"] == row["other"] == 6
     small = edgecv.load(dynamic_model, threads=2, input_size=320)
     assert small.input_size == (320, 320)
     assert 4 <= len(small.detect(image)) <= 6
@@ -99,6 +100,6 @@ def test_partial_landmarks_refused(tmp_path):
 def test_raw_numeric_outputs_need_renaming():
     with pytest.raises(ModelContractError) as err:
         edgecv.load(RAW)
-    assert "443" in str(err.value) and "by role" in str(err.value)
+    assert "443" in str(err.value) and "edgecv convert" in str(err.value)
     with pytest.raises(ModelContractError, match="no SCRFD outputs"):
         edgecv.load(RAW, task="scrfd")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ENGINES, PHOTOS, SCRFD, match_faces, max_landmark_error, scrfd_model
+from conftest import ENGINES, PHOTOS, SCRFD, scrfd_model
 
 import edgecv
+from edgecv.compare import compare_faces
 from edgecv.tasks.scrfd import DEFAULT_IOU_THRESHOLD, DEFAULT_SCORE_THRESHOLD
 from reference import scrfd_numpy
 
@@ -58,10 +59,10 @@ def test_engines_agree_with_onnxruntime(engine, photo, photos):
     """lite.ai.toolkit's ncnn and MNN conversions give the ONNX model's faces."""
     ref = scrfd_model("onnxruntime").detect(photos[photo])
     got = scrfd_model(engine).detect(photos[photo])
-    pairs, only_ref, only_got = match_faces(ref, got, min_iou=0.98)
-    assert only_ref == 0 and only_got == 0 and len(pairs) == len(ref) > 0, f"{engine} vs ORT on {photo}"
-    assert max_landmark_error(ref, got, pairs) <= 1.0
-    assert max(abs(ref.scores[i] - got.scores[j]) for i, j, _ in pairs) < 1e-3
+    row = compare_faces(ref, got, min_iou=0.98)
+    assert row["missing"] == row["extra"] == 0 and row["matched"] == len(ref) > 0, f"{engine} vs ORT on {photo}"
+    assert row["max_landmark_px"] <= 1.0
+    assert row["max_score_diff"] < 1e-3
 
 
 @pytest.mark.parametrize("photo", PHOTOS)
@@ -136,6 +137,5 @@ def test_direct_paths_load_every_engine(shared, photos):
     for engine, path in paths.items():
         model = edgecv.load(path, threads=1)
         assert model.engine.name == engine and model.input_size == (640, 640)
-        faces = model.detect(photos["street_12.jpg"])
-        pairs, _, _ = match_faces(ref, faces, 0.98)
-        assert len(pairs) == len(ref) == len(faces)
+        row = compare_faces(ref, model.detect(photos["street_12.jpg"]), min_iou=0.98)
+        assert row["matched"] == len(ref) == row["other"]

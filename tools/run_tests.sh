@@ -12,6 +12,8 @@ python3 -m venv "$venv"
 . "$venv/bin/activate"
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet ".[all,test]" cmake ninja
+# The converter's pnnx binary: its wheel declares torch (GBs) but the binary needs none.
+python -m pip install --quiet --no-deps pnnx
 
 echo "== native C++ tests"
 cmake -S . -B build/native -G Ninja -DEDGECV_BUILD_TESTS=ON -DEDGECV_BUILD_PYTHON=OFF >/dev/null

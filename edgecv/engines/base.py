@@ -99,6 +99,10 @@ class Engine(abc.ABC):
     def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
         """Engine-specific inference on checked, C-contiguous float32 feeds."""
 
+    def metadata(self) -> Dict[str, str]:
+        """Key/value metadata stored in the model file (ONNX ``metadata_props``); {} if none."""
+        return {}
+
     @staticmethod
     @abc.abstractmethod
     def version() -> Optional[str]:

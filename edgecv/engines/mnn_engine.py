@@ -8,6 +8,9 @@ Precision is "high" (fp32) unless ``fp16=True`` ("low").
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 from importlib import metadata
 from typing import Dict, List, Optional
@@ -16,6 +19,24 @@ import numpy as np
 
 from ..errors import ModelLoadError
 from .base import Engine, TensorInfo, import_engine_package, require_files
+
+
+@contextlib.contextmanager
+def _native_stdout_to_stderr():
+    """MNN's C++ code prints notices on stdout ("MNN use high precision", CPU features), which
+    would corrupt a program's own output (e.g. ``edgecv detect --json``): send them to stderr."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no usable fd 1 (e.g. embedded interpreters)
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _dims(shape) -> tuple:
@@ -30,16 +51,17 @@ class MnnEngine(Engine):
 
     def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
         super().__init__(files, threads, fp16)
-        mnn = import_engine_package("MNN", self.extra)
-        self._mnn = mnn
         require_files(self.files)
         path = str(self.files[0])
-        try:
-            self.interpreter = mnn.Interpreter(path)
-            self.session = self.interpreter.createSession(
-                {"numThread": self.threads, "precision": "low" if self.fp16 else "high"})
-        except Exception as exc:  # MNN raises a bare Exception for invalid files
-            raise ModelLoadError(f"MNN cannot load {path}: {exc}") from exc
+        with _native_stdout_to_stderr():
+            mnn = import_engine_package("MNN", self.extra)
+            try:
+                self.interpreter = mnn.Interpreter(path)
+                self.session = self.interpreter.createSession(
+                    {"numThread": self.threads, "precision": "low" if self.fp16 else "high"})
+            except Exception as exc:  # MNN raises a bare Exception for invalid files
+                raise ModelLoadError(f"MNN cannot load {path}: {exc}") from exc
+        self._mnn = mnn
         self._lock = threading.Lock()
         ins = self.interpreter.getSessionInputAll(self.session)
         outs = self.interpreter.getSessionOutputAll(self.session)
@@ -58,7 +80,8 @@ class MnnEngine(Engine):
                     interp.resizeTensor(tensors[name], arr.shape)
                     resized = True
             if resized:
-                interp.resizeSession(session)
+                with _native_stdout_to_stderr():
+                    interp.resizeSession(session)
             for name, arr in feeds.items():
                 host = mnn.Tensor(arr.shape, mnn.Halide_Type_Float, arr, mnn.Tensor_DimensionType_Caffe)
                 tensors[name].copyFrom(host)

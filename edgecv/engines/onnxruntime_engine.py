@@ -42,6 +42,9 @@ class OnnxRuntimeEngine(Engine):
         values = self.session.run(outputs, feeds)
         return {n: np.asarray(v, dtype=np.float32) for n, v in zip(outputs, values)}
 
+    def metadata(self) -> Dict[str, str]:
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
     @staticmethod
     def version() -> Optional[str]:
         try:

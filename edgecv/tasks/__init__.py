@@ -24,7 +24,7 @@ def guess_task(output_names: Sequence[str]) -> str:
             return name
     raise ModelContractError(
         f"cannot tell the task of a model with outputs {list(output_names)}; pass task=... "
-        f"(one of {sorted(TASKS)}) or rename the outputs by role")
+        f"(one of {sorted(TASKS)}) or rename the outputs by role with `edgecv convert --task ...`")
 
 
 __all__ = ["TASKS", "ModelConfig", "TaskModel", "ScrfdDetector", "task_class", "guess_task"]

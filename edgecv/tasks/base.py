@@ -25,6 +25,8 @@ class ModelConfig:
     task: str = ""
     input: Dict[str, Any] = field(default_factory=dict)
     outputs: Dict[str, Any] = field(default_factory=dict)
+    #: weights stored in half precision (converted with --fp16)
+    fp16: bool = False
 
 
 def parse_size(size: SizeLike, what: str = "input_size") -> Optional[Tuple[int, int]]:

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..native import core as _core
+from ..contracts import default_input
 from ..engines import Engine
 from ..errors import InvalidInputError, ModelContractError
 from ..image import ImageLike, as_bgr_image
@@ -22,8 +23,6 @@ DEFAULT_IOU_THRESHOLD = 0.4
 DEFAULT_MAX_FACES = 1000
 #: Candidates kept per pyramid level before NMS.
 DEFAULT_PRE_NMS_TOP_K = 5000
-#: Input size used when neither the model nor its metadata fixes one.
-DEFAULT_INPUT_SIZE = (640, 640)
 
 _SCORE = re.compile(r"^score_(\d+)$")
 
@@ -52,10 +51,10 @@ class ScrfdDetector(TaskModel):
         self.num_anchors = int(out_cfg.get("num_anchors", 2))
         self.strides, self.with_landmarks = self._bind_outputs(out_cfg.get("strides"))
         self.input_size = self._resolve_input_size(parse_size(input_size))
-        inp = self.config.input
-        self.mean = tuple(float(v) for v in inp.get("mean", (127.5, 127.5, 127.5)))
-        self.std = tuple(float(v) for v in inp.get("std", (128.0, 128.0, 128.0)))
-        self.swap_rb = str(inp.get("color", "RGB")).upper() == "RGB"
+        inp = {**default_input(self.task), **self.config.input}
+        self.mean = tuple(float(v) for v in inp["mean"])
+        self.std = tuple(float(v) for v in inp["std"])
+        self.swap_rb = str(inp["color"]).upper() == "RGB"
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
         self.max_faces = max_faces
@@ -76,7 +75,7 @@ class ScrfdDetector(TaskModel):
             if not strides:
                 raise ModelContractError(
                     f"model has no SCRFD outputs score_<stride>; its outputs are {have}. "
-                    "Rename the outputs by role (score_<s>, bbox_<s>, kps_<s> for strides 8, 16, 32).")
+                    "Rename them by role with `edgecv convert MODEL.onnx --task scrfd`.")
         strides = [int(s) for s in strides]
         required = [f"{k}_{s}" for s in strides for k in ("score", "bbox")]
         missing = [n for n in required if n not in have]
@@ -99,8 +98,8 @@ class ScrfdDetector(TaskModel):
                     f"{requested[0]}x{requested[1]}")
             size = fixed
         else:
-            cfg = self.config.input.get("size")
-            size = requested or (tuple(int(v) for v in cfg) if cfg else DEFAULT_INPUT_SIZE)
+            cfg = self.config.input.get("size") or default_input(self.task)["size"]
+            size = requested or (int(cfg[0]), int(cfg[1]))
         step = max(self.strides)
         if size[0] % step or size[1] % step:
             raise InvalidInputError(

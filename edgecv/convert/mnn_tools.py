@@ -1,0 +1,47 @@
+"""ONNX -> MNN with the converter compiled into the MNN package.
+
+The converter is called directly (``_tools.mnnconvert``) in a subprocess: MNN's Python wrapper
+script tries to pip-install ``aliyun-log-python-sdk`` (which pins protobuf < 6 and breaks ``onnx``)
+and sends usage logs; edgecv avoids both.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import ConversionError, ConverterNotFoundError
+
+
+def _has_converter() -> bool:
+    try:
+        return importlib.util.find_spec("_tools") is not None and importlib.util.find_spec("MNN") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def mnn_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("MNN")
+    except Exception:
+        return "unknown"
+
+
+def run_mnnconvert(onnx_path: Path, target: Path, fp16: bool) -> None:
+    if not _has_converter():
+        raise ConverterNotFoundError(
+            "the MNN converter was not found: install the 'MNN' package: pip install 'edgecv[mnn]'")
+    args = ["-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(target), "--bizCode", "edgecv"]
+    if fp16:
+        args.append("--fp16")
+    code = "import sys, _tools; _tools.mnnconvert(['mnnconvert'] + sys.argv[1:])"
+    target.unlink(missing_ok=True)
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=1800)
+    # The converter's exit code is not reliable: judge by its report and the file it writes.
+    if "Converted Success" not in proc.stdout or not target.is_file():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise ConversionError(f"MNN conversion of {onnx_path} failed:\n{tail}")

@@ -1,0 +1,100 @@
+"""ONNX -> ncnn with the pnnx converter binary (from the `pnnx` wheel, installed with --no-deps)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+from ..errors import ConversionError, ConverterNotFoundError
+
+log = logging.getLogger(__name__)
+ENV_PNNX = "EDGECV_PNNX"
+
+
+def find_pnnx() -> Path:
+    """The pnnx binary: ``$EDGECV_PNNX``, else ``site-packages/pnnx/pnnx`` of the pnnx wheel."""
+    override = os.environ.get(ENV_PNNX)
+    if override:
+        if not Path(override).is_file():
+            raise ConverterNotFoundError(f"{ENV_PNNX}={override} is not a file")
+        return Path(override)
+    try:
+        spec = importlib.util.find_spec("pnnx")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            for name in ("pnnx", "pnnx.exe"):
+                candidate = Path(folder) / name
+                if candidate.is_file():
+                    return candidate
+    raise ConverterNotFoundError(
+        "the pnnx converter binary was not found: install the 'pnnx' package without its torch "
+        "dependency: pip install --no-deps pnnx (or set EDGECV_PNNX to the binary)")
+
+
+def pnnx_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("pnnx")
+    except Exception:
+        return "unknown"
+
+
+def run_pnnx(onnx_path: Path, input_shape: Sequence[int], fp16: bool) -> Tuple[str, bytes]:
+    """Convert; returns (ncnn .param text, .bin bytes) with pnnx's blob names (in0.., out0..)."""
+    binary = find_pnnx()
+    with tempfile.TemporaryDirectory(prefix="edgecv-pnnx-") as tmp:
+        model = Path(tmp) / "model.onnx"
+        shutil.copyfile(onnx_path, model)
+        shape = "[" + ",".join(str(int(v)) for v in input_shape) + "]"
+        cmd = [str(binary), model.name, f"inputshape={shape}", f"fp16={1 if fp16 else 0}"]
+        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=1800)
+        param, weights = Path(tmp) / "model.ncnn.param", Path(tmp) / "model.ncnn.bin"
+        if proc.returncode != 0 or not param.is_file() or not weights.is_file():
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise ConversionError(f"pnnx failed on {onnx_path} (exit {proc.returncode}):\n{tail}")
+        log.debug("pnnx output:\n%s", proc.stdout)
+        return param.read_text(), weights.read_bytes()
+
+
+def rename_blobs(param_text: str, renames: Dict[str, str]) -> str:
+    """Rename blobs (and Input layers named like their blob) in an ncnn .param text."""
+    lines = param_text.splitlines()
+    if not lines or lines[0].strip() != "7767517":
+        raise ConversionError("not an ncnn param file (bad magic)")
+    out = lines[:2]
+    for line in lines[2:]:
+        tokens = line.split()
+        if len(tokens) < 4:
+            out.append(line)
+            continue
+        n_in, n_out = int(tokens[2]), int(tokens[3])
+        blobs = slice(4, 4 + n_in + n_out)
+        tokens[blobs] = [renames.get(b, b) for b in tokens[blobs]]
+        if tokens[0] == "Input" and tokens[1] in renames:
+            tokens[1] = renames[tokens[1]]
+        out.append(" ".join(tokens))
+    return "\n".join(out) + "\n"
+
+
+def pnnx_blob_names(param_text: str) -> Tuple[List[str], List[str]]:
+    """(inputs in0.., outputs out0..) as they appear in a pnnx-written .param, in index order."""
+    ins, outs = set(), set()
+    for line in param_text.splitlines()[2:]:
+        for tok in line.split()[4:]:
+            if "=" in tok:
+                continue
+            if tok.startswith("in") and tok[2:].isdigit():
+                ins.add(tok)
+            elif tok.startswith("out") and tok[3:].isdigit():
+                outs.add(tok)
+    key = lambda t: int(t.lstrip("inout"))  # noqa: E731
+    return sorted(ins, key=key), sorted(outs, key=key)
