@@ -14,6 +14,7 @@
 #include "edgecv/error.hpp"
 #include "edgecv/nms.hpp"
 #include "edgecv/pack.hpp"
+#include "edgecv/pose.hpp"
 #include "edgecv/scrfd.hpp"
 
 namespace py = pybind11;
@@ -171,6 +172,84 @@ py::array_t<float> pack_image(const py::object& image, std::pair<int, int> size,
   return out;
 }
 
+edgecv::MapView map_view(const py::handle& obj, const std::string& name) {
+  const py::array a = as_array(obj, name);
+  if (a.ndim() != 3) throw InvalidInput(name + ": expected a (channels, H, W) array");
+  const float* data = checked_floats(obj, name, {-1, -1, -1});
+  for (int i = 0; i < 3; ++i)
+    if (a.shape(i) <= 0 || a.shape(i) > (1 << 20)) throw InvalidInput(name + ": empty or oversized dimension");
+  return {data, static_cast<int>(a.shape(0)), static_cast<int>(a.shape(1)), static_cast<int>(a.shape(2))};
+}
+
+std::vector<edgecv::Limb> limb_table(const py::handle& obj) {
+  const py::array a = as_array(obj, "limbs");
+  if (!a.dtype().is(py::dtype::of<std::int32_t>()) && !a.dtype().is(py::dtype::of<std::int64_t>()))
+    throw InvalidInput("limbs: expected an integer array (int32 or int64)");
+  if (a.ndim() != 2 || (a.shape(1) != 4 && a.shape(1) != 5))
+    throw InvalidInput("limbs: expected shape (L, 4) [part_a, part_b, paf_x, paf_y] or (L, 5) [..., seed]");
+  const auto table = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+  std::vector<edgecv::Limb> limbs;
+  const auto cols = table.shape(1);
+  for (py::ssize_t i = 0; i < table.shape(0); ++i) {
+    auto v = [&](py::ssize_t c) {
+      const std::int64_t x = table.at(i, c);
+      if (x < -(1LL << 30) || x > (1LL << 30)) throw InvalidInput("limbs: index out of range");
+      return static_cast<int>(x);
+    };
+    limbs.push_back({v(0), v(1), v(2), v(3), cols == 5 ? v(4) != 0 : true});
+  }
+  return limbs;
+}
+
+py::tuple group_poses(const py::object& heatmaps, const py::object& pafs, const py::object& limbs,
+                      const edgecv::PoseParams& params) {
+  const edgecv::MapView hm = map_view(heatmaps, "heatmaps");
+  const edgecv::MapView paf = map_view(pafs, "pafs");
+  const std::vector<edgecv::Limb> table = limb_table(limbs);
+  std::vector<edgecv::Person> people;
+  std::vector<edgecv::Peak> peaks;
+  {
+    py::gil_scoped_release release;
+    people = edgecv::group_people(hm, paf, table, params, &peaks);
+  }
+  const auto n = static_cast<py::ssize_t>(people.size());
+  py::array_t<float> keypoints({n, static_cast<py::ssize_t>(hm.channels), py::ssize_t{3}});
+  py::array_t<float> scores(n);
+  float* kp = keypoints.mutable_data();
+  std::fill(kp, kp + keypoints.size(), 0.f);
+  for (py::ssize_t i = 0; i < n; ++i) {
+    const edgecv::Person& person = people[static_cast<std::size_t>(i)];
+    scores.mutable_at(i) = person.score;
+    for (int part = 0; part < hm.channels; ++part) {
+      const int id = person.peaks[static_cast<std::size_t>(part)];
+      if (id < 0) continue;
+      float* row = kp + (i * hm.channels + part) * 3;
+      row[0] = peaks[static_cast<std::size_t>(id)].x;
+      row[1] = peaks[static_cast<std::size_t>(id)].y;
+      row[2] = peaks[static_cast<std::size_t>(id)].score;
+    }
+  }
+  return py::make_tuple(keypoints, scores);
+}
+
+py::array_t<float> find_peaks(const py::object& heatmaps, const edgecv::PoseParams& params) {
+  const edgecv::MapView hm = map_view(heatmaps, "heatmaps");
+  std::vector<edgecv::Peak> peaks;
+  {
+    py::gil_scoped_release release;
+    edgecv::check_peak_inputs(hm, params);
+    peaks = edgecv::find_peaks(hm, params);
+  }
+  py::array_t<float> out({static_cast<py::ssize_t>(peaks.size()), py::ssize_t{4}});
+  for (std::size_t i = 0; i < peaks.size(); ++i) {
+    out.mutable_at(i, 0) = static_cast<float>(peaks[i].part);
+    out.mutable_at(i, 1) = peaks[i].x;
+    out.mutable_at(i, 2) = peaks[i].y;
+    out.mutable_at(i, 3) = peaks[i].score;
+  }
+  return out;
+}
+
 py::array_t<float> anchor_centres(int feature_h, int feature_w, int stride, int num_anchors) {
   const auto grid = edgecv::default_anchor_cache().centres(feature_h, feature_w, stride, num_anchors);
   return to_array(*grid, {static_cast<py::ssize_t>(grid->size() / 2), 2});
@@ -179,7 +258,7 @@ py::array_t<float> anchor_centres(int feature_h, int feature_w, int stride, int 
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "edgecv native core (C++17): image packing, SCRFD decoding, NMS.";
+  m.doc() = "edgecv native core (C++17): image packing, SCRFD decoding, NMS, OpenPose grouping.";
 
   // Core errors become edgecv.errors.InvalidInputError (an EdgecvError and a ValueError).
   // The class object is kept alive for the life of the process (released reference on purpose).
@@ -214,6 +293,26 @@ landmarks (N,K,2) or None) sorted by score.)doc");
         "Pack a uint8 (H, W, 3) image into a float32 (1, 3, size[1], size[0]) tensor: "
         "(pixel - mean[c]) / std[c], channels reversed when swap_rb, image at the top-left, "
         "right/bottom padded with pad_pixel (normalised too).");
+  py::class_<edgecv::PoseParams>(m, "PoseParams", "Thresholds of OpenPose peak finding and grouping.")
+      .def(py::init<>())
+      .def_readwrite("peak_threshold", &edgecv::PoseParams::peak_threshold)
+      .def_readwrite("peak_radius", &edgecv::PoseParams::peak_radius)
+      .def_readwrite("subpixel", &edgecv::PoseParams::subpixel)
+      .def_readwrite("max_peaks_per_part", &edgecv::PoseParams::max_peaks_per_part)
+      .def_readwrite("paf_samples", &edgecv::PoseParams::paf_samples)
+      .def_readwrite("paf_sample_threshold", &edgecv::PoseParams::paf_sample_threshold)
+      .def_readwrite("paf_success_ratio", &edgecv::PoseParams::paf_success_ratio)
+      .def_readwrite("limb_length_prior", &edgecv::PoseParams::limb_length_prior)
+      .def_readwrite("paf_scale", &edgecv::PoseParams::paf_scale)
+      .def_readwrite("min_parts", &edgecv::PoseParams::min_parts)
+      .def_readwrite("min_mean_score", &edgecv::PoseParams::min_mean_score);
+  m.def("group_poses", &group_poses, py::arg("heatmaps"), py::arg("pafs"), py::arg("limbs"),
+        py::arg("params") = edgecv::PoseParams(),
+        "Group people from part heatmaps (P, H, W) and PAFs (C, h, w), float32, with a limb table "
+        "(L, 4|5) [part_a, part_b, paf_x, paf_y(, seed)]. Returns keypoints (N, P, 3) as x, y, score in "
+        "heatmap pixels (zeros for missing parts) and person scores (N,), best first.");
+  m.def("find_peaks", &find_peaks, py::arg("heatmaps"), py::arg("params") = edgecv::PoseParams(),
+        "Heatmap peaks (K, 4) as part, x, y, score (heatmap pixels).");
   m.def("anchor_centres", &anchor_centres, py::arg("feature_h"), py::arg("feature_w"),
         py::arg("stride"), py::arg("num_anchors"),
         "Anchor centres (x, y) of one SCRFD feature map in input pixels, shape (H*W*A, 2).");

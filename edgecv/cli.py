@@ -33,7 +33,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from .loading import load
 
     options = {k: v for k, v in (("input_size", args.input_size), ("score_threshold", args.score_threshold),
-                                 ("iou_threshold", args.iou_threshold), ("max_faces", args.max_faces))
+                                 ("iou_threshold", args.iou_threshold), ("max_faces", args.max_faces),
+                                 ("input_height", args.input_height))
                if v is not None}
     model = load(args.model, engine=args.engine, threads=args.threads, fp16=args.fp16, **options)
     out_dir = Path(args.out) if args.out else None
@@ -50,8 +51,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             entry["annotated"] = str(target)
         report.append(entry)
         if not args.json:
-            print(f"{path}: {len(result)} {'face' if len(result) == 1 else 'faces'}"
-                  + (f" -> {entry['annotated']}" if out_dir else ""))
+            noun = {"scrfd": ("face", "faces"), "openpose": ("person", "people")}[model.task][len(result) != 1]
+            print(f"{path}: {len(result)} {noun}" + (f" -> {entry['annotated']}" if out_dir else ""))
     if args.json:
         json.dump({"model": str(args.model), "engine": model.engine.name, "results": report},
                   sys.stdout, indent=2)
@@ -133,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("detect", help="run a model on images", description=(
-        "Run a model on images: prints a summary per image (or JSON with --json) and writes "
-        "annotated copies to --out."))
+        "Run a model (faces: SCRFD; people: OpenPose) on images: prints a summary per image (or JSON "
+        "with --json) and writes annotated copies (boxes and landmarks, or skeletons) to --out."))
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--model", "-m", default="scrfd_2.5g_bnkps_640",
                    help="model name (see `edgecv info`) or .onnx/.param/.mnn path (default: %(default)s)")
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou-threshold", type=float, help="NMS IoU threshold (SCRFD default 0.4)")
     p.add_argument("--max-faces", type=int, help="maximum faces per image (default 1000)")
     p.add_argument("--fp16", action="store_true", help="half precision on ncnn/MNN (default fp32)")
+    p.add_argument("--input-height", type=int, help="OpenPose: network input height (default 256)")
     p.set_defaults(func=_cmd_detect)
 
     p = sub.add_parser("convert", help="rename outputs by role; convert ONNX to ncnn and MNN", description=(

@@ -42,3 +42,40 @@ def compare_faces(reference: Faces, other: Faces, min_iou: float = 0.5) -> Dict[
             "missing": len(reference) - len(pairs), "extra": len(other) - len(pairs),
             "min_iou": min((p[2] for p in pairs), default=1.0), "max_landmark_px": lm,
             "max_score_diff": max((abs(float(reference.scores[i] - other.scores[j])) for i, j, _ in pairs), default=0.0)}
+
+
+def match_people(a: np.ndarray, b: np.ndarray, max_mean_px: float) -> List[Tuple[int, int, float]]:
+    """Greedy one-to-one matching of people (keypoints (P, K, 3)) by the mean distance of the parts
+    both found; pairs (i, j, mean_px) with mean_px <= max_mean_px."""
+    costs = []
+    for i in range(a.shape[0]):
+        for j in range(b.shape[0]):
+            common = (a[i, :, 2] > 0) & (b[j, :, 2] > 0)
+            if common.any():
+                d = np.linalg.norm(a[i, common, :2] - b[j, common, :2], axis=1).mean()
+                if d <= max_mean_px:
+                    costs.append((float(d), i, j))
+    pairs, used_a, used_b = [], set(), set()
+    for d, i, j in sorted(costs):
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            pairs.append((i, j, d))
+    return sorted(pairs)
+
+
+def compare_poses(reference, other, max_mean_px: float = 10.0) -> Dict[str, float]:
+    """Match people 1:1; report counts, worst keypoint error (px) over parts both found, and how many
+    parts only one side found."""
+    pairs = match_people(reference.keypoints, other.keypoints, max_mean_px)
+    worst, one_sided = 0.0, 0
+    for i, j, _ in pairs:
+        fa, fb = reference.keypoints[i, :, 2] > 0, other.keypoints[j, :, 2] > 0
+        common = fa & fb
+        one_sided += int((fa ^ fb).sum())
+        if common.any():
+            d = np.linalg.norm(reference.keypoints[i, common, :2] - other.keypoints[j, common, :2], axis=1)
+            worst = max(worst, float(d.max()))
+    return {"reference": len(reference), "other": len(other), "matched": len(pairs),
+            "missing": len(reference) - len(pairs), "extra": len(other) - len(pairs),
+            "max_keypoint_px": worst, "one_sided_parts": one_sided}

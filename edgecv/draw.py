@@ -38,3 +38,27 @@ def draw_faces(image: np.ndarray, faces: "Faces", copy: bool = True) -> np.ndarr
                 colour = LANDMARK_COLOURS[j % len(LANDMARK_COLOURS)]
                 cv2.circle(canvas, (int(round(float(x))), int(round(float(y)))), lw + 1, colour, -1)
     return canvas
+
+
+def draw_poses(image: np.ndarray, poses, copy: bool = True) -> np.ndarray:
+    """Draw skeletons (bones between found parts) and keypoints, one colour per person."""
+    import cv2
+
+    from .pose_layouts import SKELETON
+
+    canvas = as_bgr_image(image)
+    if copy:
+        canvas = canvas.copy()
+    lw = _line_width(canvas)
+    for p, pose in enumerate(poses):
+        hue = int(37 * p) % 180
+        colour = tuple(int(c) for c in cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2BGR)[0, 0])
+        kp = pose.keypoints
+        for a, b in SKELETON:
+            if kp[a, 2] > 0 and kp[b, 2] > 0:
+                cv2.line(canvas, (int(round(float(kp[a, 0]))), int(round(float(kp[a, 1])))),
+                         (int(round(float(kp[b, 0]))), int(round(float(kp[b, 1])))), colour, lw + 1, cv2.LINE_AA)
+        for x, y, s in kp:
+            if s > 0:
+                cv2.circle(canvas, (int(round(float(x))), int(round(float(y)))), lw + 2, colour, -1, cv2.LINE_AA)
+    return canvas

@@ -9,6 +9,10 @@ is looked up, in order:
 2. the cache ``EDGECV_CACHE`` (default ``~/.cache/edgecv``), as ``<cache>/<name>/<file>``;
 3. a download from the manifest's URL into the cache, unless ``EDGECV_OFFLINE=1``.
 
+Engines listed under ``convert`` in a manifest get their files converted from the ONNX file on first
+use (``edgecv.convert``), cached under ``<cache>/<name>/converted-<engine>/`` and re-verified by the
+sha256 values the conversion recorded.
+
 Every file is checked against the manifest's sha256 wherever it comes from; a mismatch raises
 :class:`ChecksumError`.
 """
@@ -54,13 +58,20 @@ class Manifest:
     input: Dict[str, Any]
     outputs: Dict[str, Any]
     files: Dict[str, List[ModelFile]] = field(default_factory=dict)
+    #: engines whose files are converted from the ONNX file on first use (into the cache)
+    convert: List[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Manifest":
         files = {eng: [ModelFile(**f) for f in lst] for eng, lst in d.get("files", {}).items()}
         return cls(name=d["name"], task=d["task"], description=d.get("description", ""),
                    license=d.get("license", ""), source=d.get("source", ""),
-                   input=d.get("input", {}), outputs=d.get("outputs", {}), files=files)
+                   input=d.get("input", {}), outputs=d.get("outputs", {}), files=files,
+                   convert=list(d.get("convert", [])))
+
+    @property
+    def engines(self) -> List[str]:
+        return sorted(set(self.files) | set(self.convert))
 
 
 def manifest_dirs() -> List[Path]:
@@ -119,6 +130,9 @@ def _candidates(model: str, filename: str) -> List[Path]:
 
 
 def _download(url: str, dest: Path, sha256: str) -> Path:
+    if not url:
+        raise DownloadError(f"{dest.name} has no public download URL (see the model's manifest); "
+                            f"put it in a mirror directory named by {ENV_MIRROR}")
     if os.environ.get(ENV_OFFLINE, "") not in ("", "0"):
         raise DownloadError(f"{dest.name} is not in the mirror or cache and {ENV_OFFLINE} is set")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +156,8 @@ def _download(url: str, dest: Path, sha256: str) -> Path:
 
 def resolve_files(manifest: Manifest, engine: str, download: bool = True) -> List[Path]:
     """Local, verified paths of the model's files for ``engine``."""
+    if engine not in manifest.files and engine in manifest.convert:
+        return _converted_files(manifest, engine, download)
     if engine not in manifest.files:
         raise ModelNotFoundError(
             f"model '{manifest.name}' has no {engine} files (available: {sorted(manifest.files)}); "
@@ -161,12 +177,36 @@ def resolve_files(manifest: Manifest, engine: str, download: bool = True) -> Lis
     return paths
 
 
+def _converted_files(manifest: Manifest, engine: str, download: bool) -> List[Path]:
+    """Files for ``engine`` converted from the manifest's ONNX file, cached and re-verified: reused
+    while their metadata names the same source sha256 and every file still has its recorded sha256."""
+    source = resolve_files(manifest, "onnxruntime", download)[0]
+    out_dir = cache_dir() / manifest.name / f"converted-{engine}"
+    meta_file = out_dir / f"{manifest.name}.edgecv.json"
+    if meta_file.is_file():
+        meta = json.loads(meta_file.read_text())
+        entries = meta.get("files", {}).get(engine, [])
+        paths = [out_dir / f["name"] for f in entries]
+        if (entries and meta.get("source", {}).get("sha256") == manifest.files["onnxruntime"][0].sha256
+                and all(p.is_file() and sha256_file(p) == f["sha256"] for p, f in zip(paths, entries))):
+            return paths
+    from .convert import convert
+
+    log.info("converting %s for %s into %s", manifest.name, engine, out_dir)
+    result = convert(source, manifest.task, out_dir=out_dir, to=[engine], name=manifest.name)
+    return result.files[engine]
+
+
 def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path] = None) -> List[Path]:
     """Copy (from ``mirror``) or download a model's files into the cache, verified; returns paths."""
     manifest = get_manifest(name)
     chosen = engines or sorted(manifest.files)
     out = []
     for engine in chosen:
+        if engine in manifest.convert and engine not in manifest.files:
+            fetch(name, ["onnxruntime"], mirror)
+            out += _converted_files(manifest, engine, download=mirror is None)
+            continue
         if engine not in manifest.files:
             raise InvalidInputError(f"model '{name}' has no {engine} files")
         for f in manifest.files[engine]:
@@ -188,9 +228,13 @@ def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path]
 
 
 def available_models() -> Dict[str, Dict[str, bool]]:
-    """For each manifest: which engines have all their files locally (mirror or cache)."""
+    """For each manifest: which engines have all their files locally (mirror or cache); engines
+    converted on first use count once their converted files are cached."""
     result = {}
     for name, m in list_manifests().items():
-        result[name] = {eng: all(any(p.is_file() for p in _candidates(name, f.name)) for f in files)
-                        for eng, files in m.files.items()}
+        local = {eng: all(any(p.is_file() for p in _candidates(name, f.name)) for f in files)
+                 for eng, files in m.files.items()}
+        for eng in m.convert:
+            local.setdefault(eng, (cache_dir() / name / f"converted-{eng}" / f"{name}.edgecv.json").is_file())
+        result[name] = local
     return result

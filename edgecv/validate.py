@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .compare import compare_faces
+from .compare import compare_faces, compare_poses
 from .engines import engine_for_file
 from .errors import InvalidInputError, ModelNotFoundError
 from .image import read_image
@@ -97,7 +97,7 @@ def validate(paths: Sequence[Path], images: Sequence[Path], *, threads: int = 2,
     report = Report(reference=str(files[0]))
     for image_path in images:
         image = read_image(image_path)
-        blob, _ = ref.preprocess(image)
+        blob = ref.preprocess(image)[0]
         ref_raw = ref.infer(blob)
         ref_result = ref.detect(image)
         for f, model in zip(files[1:], models[1:]):
@@ -130,5 +130,12 @@ def _compare_task(task: str, ref, other, tol: Tolerances, failures: List[str], l
             failures.append(f"{where}: face IoU {row['min_iou']:.4f} < {tol.min_iou}")
         if row["max_landmark_px"] > tol.max_landmark_px:
             failures.append(f"{where}: landmark error {row['max_landmark_px']:.3f} px > {tol.max_landmark_px}")
+        return row
+    if task == "openpose":
+        row = compare_poses(ref, other)
+        if row["missing"] or row["extra"]:
+            failures.append(f"{where}: people differ ({row['missing']} missing, {row['extra']} extra)")
+        if row["max_keypoint_px"] > tol.max_keypoint_px:
+            failures.append(f"{where}: keypoint error {row['max_keypoint_px']:.3f} px > {tol.max_keypoint_px}")
         return row
     raise InvalidInputError(f"validate has no task-level comparison for task '{task}'")

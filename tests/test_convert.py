@@ -139,6 +139,12 @@ def test_openpose_to_ncnn_and_mnn(tmp_path):
             assert out[eng][name].shape == out["onnxruntime"][name].shape == (1, 19 if name == "heatmaps" else 38, 32, 57)
             assert np.abs(out[eng][name] - out["onnxruntime"][name]).max() <= 1e-3, (eng, name)
     assert out["onnxruntime"]["heatmaps"][0, :18].max() > 0.5  # people in the photo give peaks
+    # The validator runs the whole pose pipeline on every file: raw outputs and keypoints agree.
+    report = validate([result.metadata_file], [SHARED / "images" / "street_1.jpg", SHARED / "images" / "street_4.jpg"])
+    assert report.passed, report.failures
+    assert {r["output"] for r in report.outputs} == {"heatmaps", "pafs"}
+    assert max(r["max_abs_diff"] for r in report.outputs) <= 1e-3
+    assert all(t["missing"] == t["extra"] == 0 and t["max_keypoint_px"] <= 2.0 for t in report.tasks)
 
 
 def test_openpose_concatenated_output_is_split(tmp_path):

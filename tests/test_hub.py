@@ -16,14 +16,36 @@ ONNX = "scrfd_2.5g_bnkps_shape640x640.onnx"
 
 def test_manifests_declare_sha256_and_source_for_every_file():
     manifests = hub.list_manifests()
-    assert {"scrfd_2.5g_bnkps_640", "scrfd_500m_bnkps_640"} <= set(manifests)
+    assert {"scrfd_2.5g_bnkps_640", "scrfd_500m_bnkps_640", "lightweight_openpose_hpe0001"} <= set(manifests)
     assert set(manifests[SCRFD].files) == {"onnxruntime", "ncnn", "mnn"}
+    assert manifests["lightweight_openpose_hpe0001"].engines == ["mnn", "ncnn", "onnxruntime"]
     for m in manifests.values():
+        assert m.source.startswith("https://")
         for files in m.files.values():
             for f in files:
-                assert len(f.sha256) == 64 and f.url.startswith("https://")
+                # The OpenPose ONNX was made from the public OpenVINO IR: no download URL of its own.
+                assert len(f.sha256) == 64 and (f.url.startswith("https://") or m.task == "openpose")
                 local = SHARED / "models" / m.name / f.name
                 assert hub.sha256_file(local) == f.sha256
+
+
+def test_file_without_url_says_to_use_a_mirror(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGECV_MODELS", str(tmp_path / "empty"))
+    monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(DownloadError, match="no public download URL"):
+        edgecv.load("lightweight_openpose_hpe0001")
+
+
+def test_converted_engine_files_are_cached_and_reverified(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
+    first = edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1).engine.files[0]
+    assert first.parent == tmp_path / "cache" / "lightweight_openpose_hpe0001" / "converted-mnn"
+    stamp = first.stat().st_mtime_ns
+    again = edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1).engine.files[0]
+    assert again == first and again.stat().st_mtime_ns == stamp  # reused, not converted again
+    first.write_bytes(first.read_bytes()[:-10])  # damaged: converted again, not used
+    third = edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1).engine.files[0]
+    assert third.stat().st_mtime_ns != stamp and hub.available_models()["lightweight_openpose_hpe0001"]["mnn"]
 
 
 def test_mirror_resolution_and_checksum_mismatch(tmp_path, monkeypatch):

@@ -98,7 +98,8 @@ def openpose_roles(shapes: Dict[str, Sequence[int]]) -> RolePlan:
         if sorted(plan.renames.values()) != ["heatmaps", "pafs"]:
             raise ConversionError(f"cannot assign OpenPose roles: need heatmaps and pafs; "
                                   f"shapes found: {_describe(shapes)}")
-    plan.outputs = {"names": ["heatmaps", "pafs"], "stride": 8}
+    # A single 57-channel output is CMU's layout; the two-output models are lightweight OpenPose.
+    plan.outputs = {"names": ["heatmaps", "pafs"], "stride": 8, "layout": "cmu" if plan.splits else "lightweight"}
     return plan
 
 

@@ -6,9 +6,10 @@ from typing import Dict, Sequence, Type
 
 from ..errors import ModelContractError
 from .base import ModelConfig, TaskModel
+from .openpose import OpenPose
 from .scrfd import ScrfdDetector
 
-TASKS: Dict[str, Type[TaskModel]] = {ScrfdDetector.task: ScrfdDetector}
+TASKS: Dict[str, Type[TaskModel]] = {ScrfdDetector.task: ScrfdDetector, OpenPose.task: OpenPose}
 
 
 def task_class(task: str) -> Type[TaskModel]:
@@ -27,4 +28,4 @@ def guess_task(output_names: Sequence[str]) -> str:
         f"(one of {sorted(TASKS)}) or rename the outputs by role with `edgecv convert --task ...`")
 
 
-__all__ = ["TASKS", "ModelConfig", "TaskModel", "ScrfdDetector", "task_class", "guess_task"]
+__all__ = ["TASKS", "ModelConfig", "TaskModel", "ScrfdDetector", "OpenPose", "task_class", "guess_task"]

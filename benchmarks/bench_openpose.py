@@ -1,0 +1,91 @@
+"""OpenPose benchmark: C++ peaks + grouping vs the Python reference on the same tensors (ratio), and
+post-processing (heatmap upsampling + C++ grouping) as a share of inference, per engine.
+
+    EDGECV_MODELS=../shared/models python benchmarks/bench_openpose.py [--threads 2] [--repeat 10]
+
+Targets: C++ >= 50x the Python reference; grouping <= 5 % of inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+os.environ.setdefault("EDGECV_MODELS", str(REPO.parent / "shared" / "models"))
+os.environ.setdefault("EDGECV_CACHE", tempfile.mkdtemp(prefix="edgecv-bench-"))
+
+import edgecv  # noqa: E402
+from edgecv import _core  # noqa: E402
+from reference import openpose_python  # noqa: E402
+
+PHOTOS = ("street_1.jpg", "street_4.jpg")
+
+
+def median_ms(fn, repeat):
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--engines", default="onnxruntime,ncnn,mnn")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--images", default=str(REPO.parent / "shared" / "images"))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    rows = []
+    for engine in args.engines.split(","):
+        model = edgecv.load("lightweight_openpose_hpe0001", engine=engine, threads=args.threads)
+        p = model.params
+        for name in PHOTOS:
+            image = edgecv.read_image(Path(args.images) / name)
+            blob, scale = model.preprocess(image)
+            raw = model.infer(blob)
+            heatmaps, pafs = model.split_outputs(raw)
+            f = model.upsample
+            parts = np.stack([cv2.resize(heatmaps[c], (heatmaps.shape[2] * f, heatmaps.shape[1] * f),
+                                         interpolation=cv2.INTER_CUBIC) for c in range(18)])
+            pafs = np.ascontiguousarray(pafs)
+            cpp = median_ms(lambda: _core.group_poses(parts, pafs, model.limbs, p), max(args.repeat, 50))
+            python = median_ms(lambda: openpose_python.group(
+                parts, pafs, model.limbs, p.peak_threshold, p.peak_radius, p.subpixel, p.paf_samples,
+                p.paf_sample_threshold, p.paf_success_ratio, p.limb_length_prior, p.paf_scale, p.min_parts,
+                p.min_mean_score), 3)
+            infer = median_ms(lambda: model.infer(blob), args.repeat)
+            post = median_ms(lambda: model.postprocess(raw, scale), max(args.repeat, 20))
+            rows.append({"engine": engine, "image": name, "input": f"{blob.shape[2]}x{blob.shape[3]}",
+                         "people": len(model.postprocess(raw, scale)), "infer_ms": round(infer, 1),
+                         "post_ms": round(post, 2), "post_share_pct": round(100 * post / infer, 2),
+                         "grouping_cpp_ms": round(cpp, 3), "grouping_python_ms": round(python, 1),
+                         "python_over_cpp": round(python / cpp, 1),
+                         "grouping_share_pct": round(100 * cpp / infer, 2)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        cols = list(rows[0])
+        print(" | ".join(cols))
+        for r in rows:
+            print(" | ".join(str(r[c]) for c in cols))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""OpenPose end to end on real photos and all engines; synthetic maps; Python reference; bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ENGINES, SHARED, run_python
+
+import edgecv
+from edgecv import _core
+from edgecv.compare import compare_poses
+from edgecv.errors import InvalidInputError, ModelContractError
+from edgecv.pose_layouts import COCO18_NAMES, LIGHTWEIGHT_LIMBS
+from reference import openpose_python
+
+POSE = "lightweight_openpose_hpe0001"
+NECK, R_SHO, L_SHO, NOSE, R_HIP, L_HIP = 1, 2, 5, 0, 8, 11
+EXPECTED_PEOPLE = {"street_1.jpg": 4, "street_4.jpg": 8}
+_models: dict = {}
+
+
+def pose_model(engine):
+    if engine not in _models:
+        _models[engine] = edgecv.load(POSE, engine=engine, threads=2)
+    return _models[engine]
+
+
+@pytest.fixture(scope="module")
+def pose_cache(tmp_path_factory):
+    """ncnn/MNN files are converted from the ONNX on first use into this cache."""
+    import os
+
+    old = os.environ.get("EDGECV_CACHE")
+    os.environ["EDGECV_CACHE"] = str(tmp_path_factory.mktemp("pose-cache"))
+    yield
+    _models.clear()
+    if old is None:
+        os.environ.pop("EDGECV_CACHE")
+    else:
+        os.environ["EDGECV_CACHE"] = old
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("photo", sorted(EXPECTED_PEOPLE))
+def test_people_found_with_plausible_skeletons(engine, photo, photos, pose_cache):
+    poses = pose_model(engine).detect(photos[photo])
+    assert abs(len(poses) - EXPECTED_PEOPLE[photo]) <= 1
+    h, w = photos[photo].shape[:2]
+    for pose in poses:
+        kp, seen = pose.keypoints, pose.visible
+        assert seen.sum() >= 6
+        assert np.all(kp[seen, 0] >= -2) and np.all(kp[seen, 0] <= w + 2) and np.all(kp[seen, 1] <= h + 2)
+        assert np.all(kp[~seen] == 0)
+        # One body: the neck lies between the shoulders, the head above the hips.
+        if seen[[NECK, R_SHO, L_SHO]].all():
+            lo, hi = sorted((kp[R_SHO, 0], kp[L_SHO, 0]))
+            assert lo - 3 <= kp[NECK, 0] <= hi + 3
+        if seen[NOSE] and seen[R_HIP]:
+            assert kp[NOSE, 1] < kp[R_HIP, 1]
+        # Its parts span one body, not a crowd: width bounded by height (standing people).
+        xs, ys = kp[seen, 0], kp[seen, 1]
+        assert xs.max() - xs.min() <= max(1.2 * (ys.max() - ys.min()), 60)
+    assert np.all(np.diff(poses.scores) <= 0)
+
+
+@pytest.mark.parametrize("engine", ["ncnn", "mnn"])
+@pytest.mark.parametrize("photo", sorted(EXPECTED_PEOPLE))
+def test_engines_agree_within_2px(engine, photo, photos, pose_cache):
+    ref = pose_model("onnxruntime").detect(photos[photo])
+    got = pose_model(engine).detect(photos[photo])
+    row = compare_poses(ref, got)
+    assert row["missing"] == row["extra"] == 0, row
+    assert row["max_keypoint_px"] <= 2.0, row
+    assert row["one_sided_parts"] <= 1, row
+
+
+@pytest.mark.parametrize("photo", ["street_1.jpg", "street_4.jpg", "group_t1.jpg"])
+def test_python_reference_gives_the_same_people(photo, photos):
+    model = pose_model("onnxruntime")
+    blob, _ = model.preprocess(photos[photo])
+    heatmaps, pafs = model.split_outputs(model.infer(blob))
+    import cv2
+
+    f = model.upsample
+    parts = np.stack([cv2.resize(heatmaps[c], (heatmaps.shape[2] * f, heatmaps.shape[1] * f),
+                                 interpolation=cv2.INTER_CUBIC) for c in range(18)])
+    p = model.params
+    ours, our_scores = _core.group_poses(parts, np.ascontiguousarray(pafs), model.limbs, p)
+    ref, ref_scores = openpose_python.group(
+        parts, pafs, model.limbs, p.peak_threshold, p.peak_radius, p.subpixel, p.paf_samples,
+        p.paf_sample_threshold, p.paf_success_ratio, p.limb_length_prior, p.paf_scale, p.min_parts, p.min_mean_score)
+    assert ours.shape == ref.shape and len(ours) >= 4
+    np.testing.assert_allclose(ours, ref, atol=1e-3)
+    np.testing.assert_allclose(our_scores, ref_scores, rtol=1e-4)
+
+
+# -- synthetic maps ----------------------------------------------------------------------------------
+H, W = 64, 96
+
+
+def _maps(people, limbs=LIGHTWEIGHT_LIMBS, skip_limbs=(), false_peaks=()):
+    """Heatmaps with Gaussian blobs and PAFs with unit vectors along each person's limbs."""
+    heatmaps = np.zeros((18, H, W), np.float32)
+    pafs = np.zeros((38, H, W), np.float32)
+    ys, xs = np.mgrid[:H, :W].astype(np.float32)
+    for part, (x, y) in [kv for person in people for kv in person.items()] + list(false_peaks):
+        heatmaps[part] = np.maximum(heatmaps[part], np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / 4.5))
+    for person in people:
+        for a, b, cx, cy, _ in limbs:
+            if a in person and b in person and (a, b) not in skip_limbs:
+                (ax, ay), (bx, by) = person[a], person[b]
+                d = np.array([bx - ax, by - ay], np.float32)
+                length = np.linalg.norm(d)
+                t = ((xs - ax) * d[0] + (ys - ay) * d[1]) / length**2
+                dist = np.abs((xs - ax) * d[1] - (ys - ay) * d[0]) / length
+                on = (t >= -0.05) & (t <= 1.05) & (dist <= 1.5)
+                pafs[cx][on], pafs[cy][on] = d[0] / length, d[1] / length
+    return heatmaps, pafs
+
+
+def _person(x0):
+    # nose, neck, shoulders, elbows, hips (image coordinates)
+    return {0: (x0, 8), 1: (x0, 16), 2: (x0 - 8, 17), 3: (x0 - 10, 28), 5: (x0 + 8, 17), 6: (x0 + 10, 28),
+            8: (x0 - 5, 40), 11: (x0 + 5, 40)}
+
+
+def _group(heatmaps, pafs):
+    return _core.group_poses(heatmaps, pafs, LIGHTWEIGHT_LIMBS, _core.PoseParams())
+
+
+def _assert_person(kp, person):
+    seen = {int(k) for k in np.nonzero(kp[:, 2] > 0)[0]}
+    assert seen == set(person)
+    for part, (x, y) in person.items():
+        assert abs(kp[part, 0] - x) < 0.3 and abs(kp[part, 1] - y) < 0.3
+
+
+def test_synthetic_two_people_side_by_side():
+    a, b = _person(25), _person(70)
+    keypoints, scores = _group(*_maps([a, b]))
+    assert len(keypoints) == 2
+    for kp in keypoints:
+        _assert_person(kp, a if kp[NECK, 0] < 48 else b)
+
+
+def test_synthetic_crossing_limbs_follow_their_fields():
+    # A's right elbow reaches across B's left arm: the two limbs cross, PAF direction decides.
+    a, b = _person(30), _person(52)
+    a[3], b[6] = (56, 26), (34, 26)
+    heatmaps, pafs = _maps([a, b])
+    keypoints, _ = _group(heatmaps, pafs)
+    assert len(keypoints) == 2
+    for kp in keypoints:
+        _assert_person(kp, a if kp[NECK, 0] < 41 else b)
+
+
+def test_synthetic_missing_limb_and_false_peak():
+    a = _person(40)
+    heatmaps, pafs = _maps([a], skip_limbs={(1, 0)}, false_peaks=[(4, (85, 55))])
+    keypoints, _ = _group(heatmaps, pafs)
+    assert len(keypoints) == 1
+    expected = {k: v for k, v in a.items() if k != NOSE}  # no neck-nose field: nose stays alone
+    _assert_person(keypoints[0], expected)
+
+
+def test_poses_result_api(photos):
+    poses = pose_model("onnxruntime").detect(photos["street_4.jpg"])
+    assert poses.keypoints.shape == (len(poses), 18, 3) and poses.keypoints.dtype == np.float32
+    assert poses.names == COCO18_NAMES
+    d = poses.to_dict()
+    assert d["count"] == len(poses) and "neck" in d["people"][0]["keypoints"]
+    drawn = poses.draw(photos["street_4.jpg"])
+    assert drawn.shape == photos["street_4.jpg"].shape and not np.array_equal(drawn, photos["street_4.jpg"])
+    assert len(list(poses)) == len(poses) and poses[0].visible.sum() >= 6
+
+
+def test_cli_detect_draws_skeletons(tmp_path):
+    photo = str(SHARED / "images" / "street_4.jpg")
+    out = run_python("-m", "edgecv", "detect", photo, "--model", POSE, "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "street_4.jpg: 8 people" in out.stdout
+    assert (tmp_path / "street_4.jpg").stat().st_size > 10_000
+
+
+# -- bad inputs ----------------------------------------------------------------------------------------
+def test_bad_maps_and_tables_raise():
+    heatmaps, pafs = _maps([_person(40)])
+    with pytest.raises(InvalidInputError, match="part index"):
+        _core.group_poses(heatmaps[:10].copy(), pafs, LIGHTWEIGHT_LIMBS)  # wrong heatmap channel count
+    with pytest.raises(InvalidInputError, match="PAF channel"):
+        _core.group_poses(heatmaps, pafs[:20].copy(), LIGHTWEIGHT_LIMBS)  # wrong PAF channel count
+    bad = LIGHTWEIGHT_LIMBS.copy()
+    bad[3, 3] = 38
+    with pytest.raises(InvalidInputError, match="limb 3"):
+        _core.group_poses(heatmaps, pafs, bad)
+    bad = LIGHTWEIGHT_LIMBS.copy()
+    bad[0, 0] = -1
+    with pytest.raises(InvalidInputError, match="limb 0"):
+        _core.group_poses(heatmaps, pafs, bad)
+    with pytest.raises(InvalidInputError, match="limbs"):
+        _core.group_poses(heatmaps, pafs, LIGHTWEIGHT_LIMBS[:, :3].copy())
+    with pytest.raises(InvalidInputError, match="integer"):
+        _core.group_poses(heatmaps, pafs, LIGHTWEIGHT_LIMBS.astype(np.float32))
+    nan = heatmaps.copy()
+    nan[3, 10, 10] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN"):
+        _core.group_poses(nan, pafs, LIGHTWEIGHT_LIMBS)
+    inf = pafs.copy()
+    inf[0, 0, 0] = np.inf
+    with pytest.raises(InvalidInputError, match="NaN"):
+        _core.group_poses(heatmaps, inf, LIGHTWEIGHT_LIMBS)
+    with pytest.raises(InvalidInputError, match="do not match"):
+        _core.group_poses(heatmaps, pafs[:, :16].copy(), LIGHTWEIGHT_LIMBS)
+    with pytest.raises(InvalidInputError, match="float32"):
+        _core.group_poses(heatmaps.astype(np.float64), pafs, LIGHTWEIGHT_LIMBS)
+    with pytest.raises(InvalidInputError, match="contiguous"):
+        _core.group_poses(heatmaps[:, :, ::2], pafs[:, :, ::2], LIGHTWEIGHT_LIMBS)
+    with pytest.raises(InvalidInputError, match="empty"):
+        _core.group_poses(np.zeros((18, 0, 5), np.float32), pafs, LIGHTWEIGHT_LIMBS)
+
+
+def test_bad_task_options_and_model_contract(tmp_path):
+    with pytest.raises(InvalidInputError, match="unknown OpenPose option"):
+        edgecv.load(POSE, score_threshold=0.5)
+    with pytest.raises(InvalidInputError, match="input_height"):
+        edgecv.load(POSE, input_height=250)
+    with pytest.raises(InvalidInputError, match="upsample"):
+        edgecv.load(POSE, upsample=0)
+    with pytest.raises(InvalidInputError, match="layout"):
+        edgecv.load(POSE, layout="mpi")
+    scrfd = SHARED / "models" / "scrfd_500m_bnkps_640" / "scrfd_500m_bnkps.onnx"
+    with pytest.raises(ModelContractError, match="OpenPose output"):
+        edgecv.load(scrfd, task="openpose")
+
+
+def test_input_height_option_changes_resolution(photos):
+    small = edgecv.load(POSE, threads=2, input_height=184)
+    blob, _ = small.preprocess(photos["street_4.jpg"])
+    assert blob.shape[2] == 184 and blob.shape[3] % 8 == 0
+    # At a lower resolution the small background pedestrians drop out; the five in front remain.
+    assert 5 <= len(small.detect(photos["street_4.jpg"])) <= 8
