@@ -14,6 +14,7 @@
 #include "edgecv/error.hpp"
 #include "edgecv/nms.hpp"
 #include "edgecv/pack.hpp"
+#include "edgecv/pnp.hpp"
 #include "edgecv/pose.hpp"
 #include "edgecv/scrfd.hpp"
 
@@ -250,6 +251,98 @@ py::array_t<float> find_peaks(const py::object& heatmaps, const edgecv::PosePara
   return out;
 }
 
+// A C-contiguous float64 array whose shape is one of `shapes` (-1 = any size); returns its data and
+// the index of the matching shape.
+std::pair<const double*, std::size_t> checked_doubles(const py::handle& obj, const std::string& name,
+                                                      const std::vector<std::vector<py::ssize_t>>& shapes) {
+  const py::array a = as_array(obj, name);
+  if (!a.dtype().is(py::dtype::of<double>()))
+    throw InvalidInput(name + ": expected dtype float64, got " + std::string(py::str(a.dtype())));
+  for (std::size_t k = 0; k < shapes.size(); ++k) {
+    if (a.ndim() != static_cast<py::ssize_t>(shapes[k].size())) continue;
+    bool ok = true;
+    for (std::size_t i = 0; i < shapes[k].size(); ++i)
+      ok = ok && (shapes[k][i] < 0 || a.shape(static_cast<py::ssize_t>(i)) == shapes[k][i]);
+    if (!ok) continue;
+    if (!(a.flags() & py::array::c_style))
+      throw InvalidInput(name + ": array must be C-contiguous (use numpy.ascontiguousarray)");
+    return {static_cast<const double*>(a.data()), k};
+  }
+  std::string want;
+  for (const auto& sh : shapes) {
+    want += want.empty() ? "(" : " or (";
+    for (std::size_t i = 0; i < sh.size(); ++i) want += (i ? ", " : "") + (sh[i] < 0 ? std::string("n") : std::to_string(sh[i]));
+    want += ")";
+  }
+  throw InvalidInput(name + ": expected shape " + want);
+}
+
+py::tuple solve_pnp(const py::object& object_points, const py::object& image_points,
+                    const py::object& camera_matrix, const py::object& dist_coeffs, const py::object& rvecs,
+                    const py::object& tvecs, int max_iterations) {
+  const py::array img_arr = as_array(image_points, "image_points");
+  if (img_arr.ndim() != 3 || img_arr.shape(2) != 2)
+    throw InvalidInput("image_points: expected shape (faces, points, 2)");
+  const py::ssize_t b = img_arr.shape(0), n = img_arr.shape(1);
+  const double* img = checked_doubles(image_points, "image_points", {{b, n, 2}}).first;
+  const auto [obj, obj_kind] = checked_doubles(object_points, "object_points", {{n, 3}, {b, n, 3}});
+  const auto [k, k_kind] = checked_doubles(camera_matrix, "camera_matrix", {{3, 3}, {b, 3, 3}});
+  std::vector<edgecv::PinholeCamera> cams(static_cast<std::size_t>(k_kind == 0 ? 1 : b));
+  for (std::size_t i = 0; i < cams.size(); ++i) {
+    const double* m = k + 9 * i;
+    if (m[3] != 0 || m[6] != 0 || m[7] != 0 || m[8] != 1)
+      throw InvalidInput("camera_matrix: expected [[fx, s, cx], [0, fy, cy], [0, 0, 1]]");
+    cams[i].fx = m[0]; cams[i].skew = m[1]; cams[i].cx = m[2]; cams[i].fy = m[4]; cams[i].cy = m[5];
+  }
+  if (!dist_coeffs.is_none()) {
+    const auto [d, d_kind] = checked_doubles(dist_coeffs, "dist_coeffs", {{0}, {4}, {5}});
+    const int count = d_kind == 0 ? 0 : (d_kind == 1 ? 4 : 5);
+    for (auto& c : cams) {
+      c.num_distortion = count;
+      for (int i = 0; i < count; ++i) c.distortion[static_cast<std::size_t>(i)] = d[i];
+    }
+  }
+  const double* rv = nullptr;
+  const double* tv = nullptr;
+  if (rvecs.is_none() != tvecs.is_none()) throw InvalidInput("give both rvecs and tvecs as the initial guess, or neither");
+  if (!rvecs.is_none()) {
+    rv = checked_doubles(rvecs, "rvecs", {{b, 3}}).first;
+    tv = checked_doubles(tvecs, "tvecs", {{b, 3}}).first;
+  }
+  std::vector<edgecv::PnpResult> results(static_cast<std::size_t>(b));
+  {
+    py::gil_scoped_release release;
+    for (py::ssize_t f = 0; f < b; ++f) {
+      edgecv::PnpOptions options;
+      options.max_iterations = max_iterations;
+      if (rv != nullptr) {
+        options.use_guess = true;
+        options.rvec_guess = {rv[3 * f], rv[3 * f + 1], rv[3 * f + 2]};
+        options.tvec_guess = {tv[3 * f], tv[3 * f + 1], tv[3 * f + 2]};
+      }
+      try {
+        results[static_cast<std::size_t>(f)] = edgecv::solve_pnp(
+            obj + (obj_kind == 0 ? 0 : 3 * n * f), img + 2 * n * f, static_cast<std::size_t>(n),
+            cams[k_kind == 0 ? 0 : static_cast<std::size_t>(f)], options);
+      } catch (const InvalidInput& e) {
+        throw InvalidInput("face " + std::to_string(f) + ": " + e.what());
+      }
+    }
+  }
+  py::array_t<double> out_r({b, py::ssize_t{3}}), out_m({b, py::ssize_t{3}, py::ssize_t{3}}),
+      out_t({b, py::ssize_t{3}}), out_rms(b);
+  for (py::ssize_t f = 0; f < b; ++f) {
+    const auto& r = results[static_cast<std::size_t>(f)];
+    for (int i = 0; i < 3; ++i) {
+      out_r.mutable_at(f, i) = r.rvec[static_cast<std::size_t>(i)];
+      out_t.mutable_at(f, i) = r.tvec[static_cast<std::size_t>(i)];
+      for (int j = 0; j < 3; ++j) out_m.mutable_at(f, i, j) = r.rotation[static_cast<std::size_t>(3 * i + j)];
+    }
+    out_rms.mutable_at(f) = r.rms;
+  }
+  return py::make_tuple(out_r, out_m, out_t, out_rms);
+}
+
 py::array_t<float> anchor_centres(int feature_h, int feature_w, int stride, int num_anchors) {
   const auto grid = edgecv::default_anchor_cache().centres(feature_h, feature_w, stride, num_anchors);
   return to_array(*grid, {static_cast<py::ssize_t>(grid->size() / 2), 2});
@@ -258,7 +351,7 @@ py::array_t<float> anchor_centres(int feature_h, int feature_w, int stride, int 
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "edgecv native core (C++17): image packing, SCRFD decoding, NMS, OpenPose grouping.";
+  m.doc() = "edgecv native core (C++17): image packing, SCRFD decoding, NMS, OpenPose grouping, PnP.";
 
   // Core errors become edgecv.errors.InvalidInputError (an EdgecvError and a ValueError).
   // The class object is kept alive for the life of the process (released reference on purpose).
@@ -313,6 +406,13 @@ landmarks (N,K,2) or None) sorted by score.)doc");
         "heatmap pixels (zeros for missing parts) and person scores (N,), best first.");
   m.def("find_peaks", &find_peaks, py::arg("heatmaps"), py::arg("params") = edgecv::PoseParams(),
         "Heatmap peaks (K, 4) as part, x, y, score (heatmap pixels).");
+  m.def("solve_pnp", &solve_pnp, py::arg("object_points"), py::arg("image_points"), py::arg("camera_matrix"),
+        py::arg("dist_coeffs") = py::none(), py::arg("rvecs") = py::none(), py::arg("tvecs") = py::none(),
+        py::arg("max_iterations") = 50,
+        "Batch PnP (EPnP + Levenberg-Marquardt), float64: object_points (N,3) shared or (B,N,3), "
+        "image_points (B,N,2) pixels, camera_matrix (3,3) or (B,3,3), dist_coeffs None/(4,)/(5,) as k1 k2 p1 "
+        "p2 [k3], optional initial rvecs/tvecs (B,3). Returns rvecs (B,3), rotations (B,3,3), tvecs (B,3), "
+        "rms reprojection error (B,) in pixels.");
   m.def("anchor_centres", &anchor_centres, py::arg("feature_h"), py::arg("feature_w"),
         py::arg("stride"), py::arg("num_anchors"),
         "Anchor centres (x, y) of one SCRFD feature map in input pixels, shape (H*W*A, 2).");
