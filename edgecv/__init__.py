@@ -12,14 +12,15 @@ from __future__ import annotations
 from .errors import (ChecksumError, DownloadError, EdgecvError, EngineNotInstalledError,
                      ImageReadError, InvalidImageError, InvalidInputError, ModelContractError,
                      ModelLoadError, ModelNotFoundError)
+from .headpose import Camera, HeadPoses, head_pose
 from .image import read_image
 from .loading import load
-from .results import Face, Faces
+from .results import Face, Faces, Pose, Poses
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "load", "read_image", "Face", "Faces", "EdgecvError", "InvalidInputError", "InvalidImageError",
+    "load", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "EdgecvError", "InvalidInputError", "InvalidImageError",
     "ImageReadError", "ModelNotFoundError", "ChecksumError", "ModelLoadError", "ModelContractError",
     "EngineNotInstalledError", "DownloadError", "__version__",
 ]

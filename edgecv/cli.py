@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import EdgecvError
+from .errors import EdgecvError, InvalidInputError
 
 
 def _size(text: str):
@@ -37,13 +37,15 @@ def _cmd_detect(args: argparse.Namespace) -> int:
                                  ("input_height", args.input_height))
                if v is not None}
     model = load(args.model, engine=args.engine, threads=args.threads, fp16=args.fp16, **options)
+    if args.head_pose and model.task != "scrfd":
+        raise InvalidInputError("--head-pose needs a face model (SCRFD with landmarks)")
     out_dir = Path(args.out) if args.out else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
     report = []
     for path in args.images:
         image = read_image(path)
-        result = model.detect(image)
+        result = model.detect(image, head_pose=True) if args.head_pose else model.detect(image)
         entry = {"image": str(path), "width": image.shape[1], "height": image.shape[0], **result.to_dict()}
         if out_dir:
             target = out_dir / (Path(path).stem + ".jpg")
@@ -150,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-faces", type=int, help="maximum faces per image (default 1000)")
     p.add_argument("--fp16", action="store_true", help="half precision on ncnn/MNN (default fp32)")
     p.add_argument("--input-height", type=int, help="OpenPose: network input height (default 256)")
+    p.add_argument("--head-pose", action="store_true",
+                   help="faces: add yaw/pitch/roll from the 5 landmarks (camera: focal length = image width)")
     p.set_defaults(func=_cmd_detect)
 
     p = sub.add_parser("convert", help="rename outputs by role; convert ONNX to ncnn and MNN", description=(

@@ -37,6 +37,12 @@ def draw_faces(image: np.ndarray, faces: "Faces", copy: bool = True) -> np.ndarr
             for j, (x, y) in enumerate(face.landmarks):
                 colour = LANDMARK_COLOURS[j % len(LANDMARK_COLOURS)]
                 cv2.circle(canvas, (int(round(float(x))), int(round(float(y)))), lw + 1, colour, -1)
+    if faces.head_pose is not None and len(faces):
+        # Axes of the face model: x (toward the person's left) red, up green, out of the face blue.
+        for axes in faces.head_pose.axes():
+            origin = tuple(int(round(v)) for v in axes[0])
+            for end, colour in zip(axes[1:], ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
+                cv2.line(canvas, origin, tuple(int(round(v)) for v in end), colour, lw + 1, cv2.LINE_AA)
     return canvas
 
 

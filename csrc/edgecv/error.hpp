@@ -12,6 +12,11 @@ class InvalidInput : public std::invalid_argument {
   explicit InvalidInput(const std::string& what) : std::invalid_argument(what) {}
 };
 
+// The const char* overload builds no std::string unless the check fails (used in hot loops).
+inline void require(bool ok, const char* message) {
+  if (!ok) throw InvalidInput(message);
+}
+
 inline void require(bool ok, const std::string& message) {
   if (!ok) throw InvalidInput(message);
 }

@@ -116,20 +116,24 @@ class Epnp {
 
   // Best pose over the 1-, 2- and 3-vector null-space approximations.
   Pose solve() {
-    std::vector<double> mtm(static_cast<std::size_t>(9 * nc_ * nc_), 0.0);
+    // M^T M = sum over points of (alpha alpha^T) (x) [[1, 0, -u], [0, 1, -v], [-u, -v, u^2 + v^2]].
     const std::size_t dim = 3 * nc_;
-    std::vector<double> row(dim);
+    std::vector<double> mtm(dim * dim, 0.0);
     for (std::size_t i = 0; i < n_; ++i) {
-      for (int pass = 0; pass < 2; ++pass) {
-        std::fill(row.begin(), row.end(), 0.0);
-        for (std::size_t j = 0; j < nc_; ++j) {
-          const double a = alphas_[i * nc_ + j];
-          row[3 * j + pass] = a;
-          row[3 * j + 2] = -a * uv_[i][pass];
+      const double u = uv_[i][0], v = uv_[i][1], w = u * u + v * v;
+      const double* al = &alphas_[i * nc_];
+      for (std::size_t j = 0; j < nc_; ++j)
+        for (std::size_t k = 0; k < nc_; ++k) {
+          const double aa = al[j] * al[k];
+          double* block = &mtm[(3 * j) * dim + 3 * k];
+          block[0] += aa;
+          block[2] -= aa * u;
+          block[dim + 1] += aa;
+          block[dim + 2] -= aa * v;
+          block[2 * dim] -= aa * u;
+          block[2 * dim + 1] -= aa * v;
+          block[2 * dim + 2] += aa * w;
         }
-        for (std::size_t r = 0; r < dim; ++r)
-          for (std::size_t c = 0; c < dim; ++c) mtm[r * dim + c] += row[r] * row[c];
-      }
     }
     std::vector<double> values;
     linalg::symmetric_eigen(mtm, dim, values, null_);
@@ -233,6 +237,8 @@ class Epnp {
       for (int b = a; b < nvec; ++b) products.emplace_back(a, b);
     if (ps.size() < products.size()) return {};
     std::vector<double> l, rho;
+    l.reserve(ps.size() * products.size());
+    rho.reserve(ps.size());
     for (const auto& [i, j] : ps) {
       for (const auto& [a, b] : products) {
         const Vec3 da = diff(a, i, j), db = diff(b, i, j);
@@ -260,11 +266,15 @@ class Epnp {
   void refine_betas(std::vector<double>& betas) const {
     const auto ps = pairs();
     const std::size_t m = betas.size();
+    std::vector<double> jac, res, step;
+    jac.reserve(ps.size() * m);
+    res.reserve(ps.size());
+    std::array<Vec3, 3> ds{};
     for (int iter = 0; iter < 10; ++iter) {
-      std::vector<double> jac, res;
+      jac.clear();
+      res.clear();
       for (const auto& [i, j] : ps) {
         Vec3 v{0, 0, 0};
-        std::vector<Vec3> ds(m);
         for (std::size_t k = 0; k < m; ++k) {
           ds[k] = diff(static_cast<int>(k), i, j);
           for (int d = 0; d < 3; ++d) v[d] += betas[k] * ds[k][d];
@@ -272,7 +282,6 @@ class Epnp {
         res.push_back(world_dist2(i, j) - dot3(v.data(), v.data()));
         for (std::size_t k = 0; k < m; ++k) jac.push_back(2 * dot3(v.data(), ds[k].data()));
       }
-      std::vector<double> step;
       if (!linalg::least_squares(jac, res, ps.size(), m, step)) return;
       double norm = 0;
       for (std::size_t k = 0; k < m; ++k) { betas[k] += step[k]; norm += step[k] * step[k]; }
@@ -357,13 +366,17 @@ int refine(const PinholeCamera& cam, Pose& pose, const double* obj, const double
         j[5] = dp[r][2];
         for (int a1 = 0; a1 < 6; ++a1) {
           g[a1] += j[a1] * res[r];
-          for (int b1 = 0; b1 < 6; ++b1) h[a1 * 6 + b1] += j[a1] * j[b1];
+          for (int b1 = a1; b1 < 6; ++b1) h[a1 * 6 + b1] += j[a1] * j[b1];
         }
       }
     }
+    for (int a1 = 0; a1 < 6; ++a1)
+      for (int b1 = 0; b1 < a1; ++b1) h[a1 * 6 + b1] = h[b1 * 6 + a1];
     bool improved = false;
+    std::vector<double> a(36), b(6);
     for (int attempt = 0; attempt < 10 && !improved; ++attempt) {
-      std::vector<double> a(h, h + 36), b(g, g + 6);
+      a.assign(h, h + 36);
+      b.assign(g, g + 6);
       for (int k = 0; k < 6; ++k) {
         a[k * 6 + k] += lambda * std::max(h[k * 6 + k], 1e-12);
         b[k] = -b[k];

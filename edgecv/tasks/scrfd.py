@@ -142,12 +142,23 @@ class ScrfdDetector(TaskModel):
         return Faces(boxes=boxes, scores=scores, landmarks=landmarks)
 
     def detect(self, image: ImageLike, *, score_threshold: Optional[float] = None,
-               iou_threshold: Optional[float] = None, max_faces: Optional[int] = None) -> Faces:
-        """Detect faces in a BGR uint8 image (or an image path). Thresholds default to the model's."""
+               iou_threshold: Optional[float] = None, max_faces: Optional[int] = None,
+               head_pose: bool = False, camera=None) -> Faces:
+        """Detect faces in a BGR uint8 image (or an image path). Thresholds default to the model's.
+
+        ``head_pose=True`` also estimates each face's yaw/pitch/roll from its 5 landmarks
+        (``edgecv.head_pose``; ``camera`` defaults to focal length = image width)."""
         image = as_bgr_image(image)
         blob, scale = self.preprocess(image)
-        return self.postprocess(self.infer(blob), scale, image.shape[:2], score_threshold=score_threshold,
-                                iou_threshold=iou_threshold, max_faces=max_faces)
+        faces = self.postprocess(self.infer(blob), scale, image.shape[:2], score_threshold=score_threshold,
+                                 iou_threshold=iou_threshold, max_faces=max_faces)
+        if head_pose:
+            if faces.landmarks is None:
+                raise InvalidInputError("head_pose needs landmarks, and this model has no kps outputs")
+            from ..headpose import head_pose as estimate
+
+            faces.head_pose = estimate(faces.landmarks, image.shape[:2], model="5pt", camera=camera)
+        return faces
 
 
 def _rows(a: np.ndarray, cols: int, name: str) -> np.ndarray:
