@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "edgecv/error.hpp"
+#include "edgecv/mvs.hpp"
 #include "edgecv/nms.hpp"
 #include "edgecv/pack.hpp"
 #include "edgecv/pnp.hpp"
@@ -343,6 +344,89 @@ py::tuple solve_pnp(const py::object& object_points, const py::object& image_poi
   return py::make_tuple(out_r, out_m, out_t, out_rms);
 }
 
+edgecv::DepthView depth_view(const py::handle& depth, const py::handle& K, const py::handle& E, const std::string& name) {
+  const py::array d = as_array(depth, name + " depth");
+  if (d.ndim() != 2) throw InvalidInput(name + " depth: expected an (H, W) array");
+  edgecv::DepthView v;
+  v.depth = checked_floats(depth, name + " depth", {-1, -1});
+  v.height = static_cast<int>(d.shape(0));
+  v.width = static_cast<int>(d.shape(1));
+  const double* k = checked_doubles(K, name + " K", {{3, 3}}).first;
+  const double* e = checked_doubles(E, name + " extrinsic", {{4, 4}}).first;
+  std::copy(k, k + 9, v.K.begin());
+  std::copy(e, e + 16, v.E.begin());
+  edgecv::check_depth_view(v, name.c_str());
+  return v;
+}
+
+py::tuple check_consistency(const py::object& depth, const py::object& K, const py::object& E, const py::list& sources,
+                            const py::object& confidence, float max_reprojection_px, float max_relative_depth,
+                            int min_views, float min_confidence) {
+  const edgecv::DepthView ref = depth_view(depth, K, E, "reference");
+  std::vector<edgecv::DepthView> views;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    const py::handle item = sources[i];
+    if (!py::isinstance<py::tuple>(item) || py::len(item) != 3)
+      throw InvalidInput("source " + std::to_string(i) + ": expected a (depth, K, extrinsic) tuple");
+    const auto t = py::reinterpret_borrow<py::tuple>(item);
+    views.push_back(depth_view(t[0], t[1], t[2], "source " + std::to_string(i)));
+  }
+  const float* conf = confidence.is_none() ? nullptr
+                                           : checked_floats(confidence, "confidence", {ref.height, ref.width});
+  edgecv::ConsistencyParams p;
+  p.max_reprojection_px = max_reprojection_px;
+  p.max_relative_depth = max_relative_depth;
+  p.min_views = min_views;
+  p.min_confidence = min_confidence;
+  edgecv::ConsistencyResult r;
+  {
+    py::gil_scoped_release release;
+    r = edgecv::check_consistency(ref, views, conf, p);
+  }
+  const py::ssize_t h = ref.height, w = ref.width;
+  py::array_t<std::uint8_t> mask({h, w});
+  py::array_t<std::int32_t> counts({h, w});
+  py::array_t<float> fused({h, w});
+  std::copy(r.mask.begin(), r.mask.end(), mask.mutable_data());
+  std::copy(r.counts.begin(), r.counts.end(), counts.mutable_data());
+  std::copy(r.fused_depth.begin(), r.fused_depth.end(), fused.mutable_data());
+  return py::make_tuple(mask, counts, fused);
+}
+
+py::tuple backproject(const py::object& depth, const py::object& K, const py::object& E, const py::object& mask,
+                      const py::object& image) {
+  const edgecv::DepthView v = depth_view(depth, K, E, "depth map");
+  const std::uint8_t* m = nullptr;
+  const std::uint8_t* img = nullptr;
+  auto checked_u8 = [&](const py::object& obj, const std::string& name, std::vector<py::ssize_t> dims) {
+    const py::array a = as_array(obj, name);
+    if (!a.dtype().is(py::dtype::of<std::uint8_t>())) throw InvalidInput(name + ": expected dtype uint8");
+    if (a.ndim() != static_cast<py::ssize_t>(dims.size())) throw InvalidInput(name + ": wrong number of dimensions");
+    for (std::size_t i = 0; i < dims.size(); ++i)
+      if (a.shape(static_cast<py::ssize_t>(i)) != dims[i]) throw InvalidInput(name + ": shape does not match the depth map");
+    if (!(a.flags() & py::array::c_style)) throw InvalidInput(name + ": array must be C-contiguous");
+    return static_cast<const std::uint8_t*>(a.data());
+  };
+  if (!mask.is_none()) m = checked_u8(mask, "mask", {v.height, v.width});
+  if (!image.is_none()) img = checked_u8(image, "image", {v.height, v.width, 3});
+  std::vector<float> xyz;
+  std::vector<std::uint8_t> colours;
+  {
+    py::gil_scoped_release release;
+    edgecv::backproject(v, m, img, xyz, colours);
+  }
+  const auto n = static_cast<py::ssize_t>(xyz.size() / 3);
+  py::array_t<float> points({n, py::ssize_t{3}});
+  if (n) std::copy(xyz.begin(), xyz.end(), points.mutable_data());
+  py::object cols = py::none();
+  if (img != nullptr) {
+    py::array_t<std::uint8_t> c({n, py::ssize_t{3}});
+    if (n) std::copy(colours.begin(), colours.end(), c.mutable_data());
+    cols = c;
+  }
+  return py::make_tuple(points, cols);
+}
+
 py::array_t<float> anchor_centres(int feature_h, int feature_w, int stride, int num_anchors) {
   const auto grid = edgecv::default_anchor_cache().centres(feature_h, feature_w, stride, num_anchors);
   return to_array(*grid, {static_cast<py::ssize_t>(grid->size() / 2), 2});
@@ -351,7 +435,7 @@ py::array_t<float> anchor_centres(int feature_h, int feature_w, int stride, int 
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "edgecv native core (C++17): image packing, SCRFD decoding, NMS, OpenPose grouping, PnP.";
+  m.doc() = "edgecv native core (C++17): image packing, SCRFD decoding, NMS, OpenPose grouping, PnP, MVS consistency and fusion.";
 
   // Core errors become edgecv.errors.InvalidInputError (an EdgecvError and a ValueError).
   // The class object is kept alive for the life of the process (released reference on purpose).
@@ -413,6 +497,16 @@ landmarks (N,K,2) or None) sorted by score.)doc");
         "image_points (B,N,2) pixels, camera_matrix (3,3) or (B,3,3), dist_coeffs None/(4,)/(5,) as k1 k2 p1 "
         "p2 [k3], optional initial rvecs/tvecs (B,3). Returns rvecs (B,3), rotations (B,3,3), tvecs (B,3), "
         "rms reprojection error (B,) in pixels.");
+  m.def("check_consistency", &check_consistency, py::arg("depth"), py::arg("K"), py::arg("extrinsic"),
+        py::arg("sources"), py::arg("confidence") = py::none(), py::arg("max_reprojection_px") = 1.0f,
+        py::arg("max_relative_depth") = 0.01f, py::arg("min_views") = 2, py::arg("min_confidence") = 0.0f,
+        "Geometric consistency of a reference depth map (H, W) float32 with K (3,3) and world->camera extrinsic "
+        "(4,4) float64 against sources [(depth, K, extrinsic), ...]. Returns mask uint8 (H,W), consistent-view "
+        "counts int32 (H,W) and the depth averaged over consistent views float32 (H,W).");
+  m.def("backproject", &backproject, py::arg("depth"), py::arg("K"), py::arg("extrinsic"), py::arg("mask") = py::none(),
+        py::arg("image") = py::none(),
+        "World points (M,3) float32 of the pixels with depth > 0 (and mask != 0), with their colours (M,3) uint8 "
+        "from image (H,W,3) when given (else None).");
   m.def("anchor_centres", &anchor_centres, py::arg("feature_h"), py::arg("feature_w"),
         py::arg("stride"), py::arg("num_anchors"),
         "Anchor centres (x, y) of one SCRFD feature map in input pixels, shape (H*W*A, 2).");

@@ -13,14 +13,16 @@ from .errors import (ChecksumError, DownloadError, EdgecvError, EngineNotInstall
                      ImageReadError, InvalidImageError, InvalidInputError, ModelContractError,
                      ModelLoadError, ModelNotFoundError)
 from .headpose import Camera, HeadPoses, head_pose
+from .depth_io import read_depth, read_ply, write_ply
 from .image import read_image
 from .loading import load
-from .results import Face, Faces, Pose, Poses
+from .results import DepthMap, Face, Faces, Pose, Poses
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "load", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "EdgecvError", "InvalidInputError", "InvalidImageError",
+    "load", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "DepthMap",
+    "read_depth", "read_ply", "write_ply", "EdgecvError", "InvalidInputError", "InvalidImageError",
     "ImageReadError", "ModelNotFoundError", "ChecksumError", "ModelLoadError", "ModelContractError",
     "EngineNotInstalledError", "DownloadError", "__version__",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``edgecv detect | convert | validate | info | fetch``."""
+"""Command line: ``edgecv detect | convert | validate | mvs | info | fetch``."""
 
 from __future__ import annotations
 
@@ -59,6 +59,52 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         json.dump({"model": str(args.model), "engine": model.engine.name, "results": report},
                   sys.stdout, indent=2)
         sys.stdout.write("\n")
+    return 0
+
+
+def _cmd_mvs(args: argparse.Namespace) -> int:
+    import cv2
+
+    from .depth_io import write_ply
+    from .loading import load
+    from .mvs import FusionParams, load_scene, reconstruct
+
+    scene = load_scene(args.scene)
+    model = load(args.model, engine=args.engine, threads=args.threads)
+    if model.task != "mvs":
+        raise InvalidInputError(f"{args.model} is a {model.task} model, not a multi-view stereo one")
+    refs = [int(v) for v in args.refs.split(",")] if args.refs else None
+    params = FusionParams(min_confidence=args.min_confidence, max_reprojection_px=args.max_reproj_px,
+                          max_relative_depth=args.max_rel_depth, min_views=args.min_views)
+
+    def progress(done, total, view, seconds):
+        bar = "#" * round(20 * done / total)
+        sys.stderr.write(f"\r[{bar:20s}] {done}/{total} view {view} ({seconds:.1f} s)")
+        sys.stderr.write("\n" if done == total else "")
+        sys.stderr.flush()
+
+    result = reconstruct(model, scene, refs, params, progress=progress)
+    out = Path(args.out)
+    (out / "depth").mkdir(parents=True, exist_ok=True)
+    views = []
+    for view, dm in sorted(result.depth_maps.items()):
+        stem = out / "depth" / f"{view:08d}"
+        dm.save(stem.with_suffix(".npy"))
+        dm.save(stem.with_suffix(".pfm"))
+        cv2.imwrite(str(stem.with_suffix(".png")), dm.draw())
+        kept = result.masks[view]
+        cv2.imwrite(str(out / "depth" / f"{view:08d}_mask.png"), (kept * 255).astype("uint8"))
+        views.append({**dm.to_dict(), "kept_pixels": int(kept.sum()), "kept_share": round(float(kept.mean()), 4)})
+    write_ply(out / "fused.ply", result.xyz, result.rgb)
+    summary = {"scene": str(args.scene), "engine": model.engine.name, "points": int(len(result.xyz)),
+               "ply": str(out / "fused.ply"), "views": views}
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for v in views:
+            print(f"view {v['view']}: kept {v['kept_share']:.1%} of {v['height']}x{v['width']} pixels")
+        print(f"{summary['points']} points -> {summary['ply']}")
     return 0
 
 
@@ -187,6 +233,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-keypoint-px", type=float, default=2.0,
                    help="pose: maximum keypoint difference in pixels (default 2.0)")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("mvs", help="depth maps and a fused point cloud from a multi-view scene", description=(
+        "Run a multi-view stereo model on every reference view of an MVSNet-format scene folder (images/, "
+        "cams/, pair.txt), filter each depth map by confidence and geometric consistency with its source "
+        "views, and fuse the kept pixels into one coloured point cloud: DIR/fused.ply (binary), "
+        "DIR/depth/%%08d.npy/.pfm/.png and _mask.png."))
+    p.add_argument("scene", type=Path, help="scene folder")
+    p.add_argument("--model", "-m", default="patchmatchnet_640x416_n5", help="model name or path (default: %(default)s)")
+    p.add_argument("--engine", "-e", choices=ENGINE_NAMES, help="inference engine (default: onnxruntime for names)")
+    p.add_argument("--threads", "-t", type=int, help="engine threads (default: CPU cores, at most 4)")
+    p.add_argument("--out", "-o", required=True, help="output directory")
+    p.add_argument("--refs", help="comma-separated reference views (default: all)")
+    p.add_argument("--min-confidence", type=float, default=0.5, help="photometric confidence (default 0.5)")
+    p.add_argument("--max-reproj-px", type=float, default=1.0, help="reprojection error in pixels (default 1.0)")
+    p.add_argument("--max-rel-depth", type=float, default=0.01, help="relative depth error (default 0.01)")
+    p.add_argument("--min-views", type=int, default=2, help="consistent source views needed (default 2)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=_cmd_mvs)
 
     p = sub.add_parser("info", help="installed engines and locally available models")
     p.add_argument("--json", action="store_true", help="print as JSON")

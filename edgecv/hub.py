@@ -58,16 +58,23 @@ class Manifest:
     input: Dict[str, Any]
     outputs: Dict[str, Any]
     files: Dict[str, List[ModelFile]] = field(default_factory=dict)
-    #: engines whose files are converted from the ONNX file on first use (into the cache)
-    convert: List[str] = field(default_factory=list)
+    #: engine -> source its files are converted from on first use (into the cache): "onnxruntime" (the
+    #: ONNX file above) or a key of ``sources``; a plain list means "onnxruntime" for each engine
+    convert: Dict[str, str] = field(default_factory=dict)
+    #: extra ONNX files that are only conversion sources (e.g. a portable variant of the graph)
+    sources: Dict[str, List[ModelFile]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Manifest":
         files = {eng: [ModelFile(**f) for f in lst] for eng, lst in d.get("files", {}).items()}
+        sources = {key: [ModelFile(**f) for f in lst] for key, lst in d.get("sources", {}).items()}
+        convert = d.get("convert", {})
+        if isinstance(convert, list):
+            convert = {eng: "onnxruntime" for eng in convert}
         return cls(name=d["name"], task=d["task"], description=d.get("description", ""),
                    license=d.get("license", ""), source=d.get("source", ""),
                    input=d.get("input", {}), outputs=d.get("outputs", {}), files=files,
-                   convert=list(d.get("convert", [])))
+                   convert=dict(convert), sources=sources)
 
     @property
     def engines(self) -> List[str]:
@@ -163,31 +170,39 @@ def resolve_files(manifest: Manifest, engine: str, download: bool = True) -> Lis
             f"model '{manifest.name}' has no {engine} files (available: {sorted(manifest.files)}); "
             f"convert the ONNX file with `edgecv convert --to {'ncnn' if engine == 'ncnn' else 'mnn'}` "
             f"and load the result by path")
-    paths = []
-    for f in manifest.files[engine]:
-        local = next((p for p in _candidates(manifest.name, f.name) if p.is_file()), None)
-        if local is not None:
-            paths.append(verify(local, f.sha256))
-        elif download:
-            paths.append(_download(f.url, cache_dir() / manifest.name / f.name, f.sha256))
-        else:
-            raise ModelNotFoundError(
-                f"{f.name} of model '{manifest.name}' is not in the mirror ({ENV_MIRROR}="
-                f"{os.environ.get(ENV_MIRROR, '')!r}) or the cache ({cache_dir()})")
-    return paths
+    return [_resolve_file(manifest.name, f, download) for f in manifest.files[engine]]
+
+
+def _resolve_file(model: str, f: ModelFile, download: bool) -> Path:
+    """One verified local file: mirror, cache, or download into the cache."""
+    local = next((p for p in _candidates(model, f.name) if p.is_file()), None)
+    if local is not None:
+        return verify(local, f.sha256)
+    if download:
+        return _download(f.url, cache_dir() / model / f.name, f.sha256)
+    raise ModelNotFoundError(
+        f"{f.name} of model '{model}' is not in the mirror ({ENV_MIRROR}="
+        f"{os.environ.get(ENV_MIRROR, '')!r}) or the cache ({cache_dir()})")
 
 
 def _converted_files(manifest: Manifest, engine: str, download: bool) -> List[Path]:
     """Files for ``engine`` converted from the manifest's ONNX file, cached and re-verified: reused
     while their metadata names the same source sha256 and every file still has its recorded sha256."""
-    source = resolve_files(manifest, "onnxruntime", download)[0]
+    key = manifest.convert[engine]
+    if key == "onnxruntime":
+        source, source_sha = resolve_files(manifest, "onnxruntime", download)[0], manifest.files["onnxruntime"][0].sha256
+    else:
+        if key not in manifest.sources:
+            raise ModelNotFoundError(f"manifest of '{manifest.name}' converts {engine} from unknown source '{key}'")
+        entry = manifest.sources[key][0]
+        source, source_sha = _resolve_file(manifest.name, entry, download), entry.sha256
     out_dir = cache_dir() / manifest.name / f"converted-{engine}"
     meta_file = out_dir / f"{manifest.name}.edgecv.json"
     if meta_file.is_file():
         meta = json.loads(meta_file.read_text())
         entries = meta.get("files", {}).get(engine, [])
         paths = [out_dir / f["name"] for f in entries]
-        if (entries and meta.get("source", {}).get("sha256") == manifest.files["onnxruntime"][0].sha256
+        if (entries and meta.get("source", {}).get("sha256") == source_sha
                 and all(p.is_file() and sha256_file(p) == f["sha256"] for p, f in zip(paths, entries))):
             return paths
     from .convert import convert
@@ -204,7 +219,9 @@ def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path]
     out = []
     for engine in chosen:
         if engine in manifest.convert and engine not in manifest.files:
-            fetch(name, ["onnxruntime"], mirror)
+            key = manifest.convert[engine]
+            if key == "onnxruntime":
+                fetch(name, ["onnxruntime"], mirror)
             out += _converted_files(manifest, engine, download=mirror is None)
             continue
         if engine not in manifest.files:

@@ -29,7 +29,8 @@ def metadata_path(model_file: Path) -> Path:
 
 def _config(d: dict, default_name: str) -> ModelConfig:
     return ModelConfig(name=d.get("name", default_name), task=d.get("task", ""),
-                       input=d.get("input", {}), outputs=d.get("outputs", {}), fp16=bool(d.get("fp16")))
+                       input=d.get("input", {}), outputs=d.get("outputs", {}), fp16=bool(d.get("fp16")),
+                       input_shapes=d.get("inputs", {}))
 
 
 def _config_from_metadata(model_file: Path) -> Optional[ModelConfig]:

@@ -19,14 +19,16 @@ def test_manifests_declare_sha256_and_source_for_every_file():
     assert {"scrfd_2.5g_bnkps_640", "scrfd_500m_bnkps_640", "lightweight_openpose_hpe0001"} <= set(manifests)
     assert set(manifests[SCRFD].files) == {"onnxruntime", "ncnn", "mnn"}
     assert manifests["lightweight_openpose_hpe0001"].engines == ["mnn", "ncnn", "onnxruntime"]
+    # ONNX files exported for ../shared from public weights (OpenVINO IR, a checkpoint): no URL of their own.
+    local_exports = {"lightweight_openpose_hpe0001", "patchmatchnet_640x416_n5"}
     for m in manifests.values():
         assert m.source.startswith("https://")
-        for files in m.files.values():
+        for files in [*m.files.values(), *m.sources.values()]:
             for f in files:
-                # The OpenPose ONNX was made from the public OpenVINO IR: no download URL of its own.
-                assert len(f.sha256) == 64 and (f.url.startswith("https://") or m.task == "openpose")
+                assert len(f.sha256) == 64 and (f.url.startswith("https://") or m.name in local_exports)
                 local = SHARED / "models" / m.name / f.name
                 assert hub.sha256_file(local) == f.sha256
+        assert set(m.convert.values()) <= {"onnxruntime", *m.sources}
 
 
 def test_file_without_url_says_to_use_a_mirror(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ back to the canonical names, and writes metadata (``<stem>.edgecv.json`` beside 
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -61,12 +62,17 @@ def parse_renames(items: Sequence[str]) -> Dict[str, str]:
 def convert(model: Path, task: Optional[str] = None, *, out_dir: Path = Path("."),
             to: Sequence[str] = TARGETS, input_size: SizeLike = None, fp16: bool = False,
             rename: Optional[Dict[str, str]] = None, name: Optional[str] = None) -> ConversionResult:
-    """Convert an ONNX model; see the module docstring. ``input_size`` is N or (H, W)."""
+    """Convert an ONNX model; see the module docstring. ``input_size`` is N or (H, W).
+
+    ``task``: ``scrfd``/``openpose`` infer output roles (one image input); other tasks (``mvs``)
+    and None keep the names (plus ``rename``). Multi-input models need static input shapes."""
+    from ..tasks import TASKS
+
     src = Path(model)
     if not src.is_file():
         raise ModelNotFoundError(f"model file not found: {src}")
-    if task is not None and task not in TASK_ROLES:
-        raise InvalidInputError(f"unknown task '{task}'; choose one of {sorted(TASK_ROLES)}")
+    if task is not None and task not in TASKS:
+        raise InvalidInputError(f"unknown task '{task}'; choose one of {sorted(TASKS)}")
     unknown = [t for t in to if t not in TARGETS]
     if unknown or not to:
         raise InvalidInputError(f"unknown target(s) {unknown}; choose from {list(TARGETS)}")
@@ -76,20 +82,32 @@ def convert(model: Path, task: Optional[str] = None, *, out_dir: Path = Path("."
     stem = name or (src.stem + (f"_{requested[0]}x{requested[1]}" if requested else ""))
 
     graph = onnx_graph.load(src)
-    image_input = onnx_graph.single_input(graph)
-    dims = onnx_graph.input_dims(image_input)
-    static = (dims[2], dims[3]) if len(dims) == 4 and dims[2] and dims[3] else None
-    if requested:
-        onnx_graph.set_input_size(graph, requested)
-    size = requested or static or tuple(default_input(task or "").get("size", ())) or None
-    if size is None:
-        raise InvalidInputError("the model's input size is dynamic: give input_size (--input-size HxW)")
-    size = (int(size[0]), int(size[1]))
-
-    shapes = onnx_graph.output_shapes(graph, size)
-    if requested:
-        onnx_graph.set_output_shapes(graph, shapes)
-    plan = _plan(task, graph, shapes, size)
+    inputs = onnx_graph.graph_inputs(graph)
+    meta_input: Dict[str, object] = {}
+    plan = RolePlan()
+    if task in TASK_ROLES or requested or len(inputs) == 1:
+        image_input = onnx_graph.single_input(graph)
+        dims = onnx_graph.input_dims(image_input)
+        static = (dims[2], dims[3]) if len(dims) == 4 and dims[2] and dims[3] else None
+        if requested:
+            onnx_graph.set_input_size(graph, requested)
+        size = requested or static or tuple(default_input(task or "").get("size", ())) or None
+        if size is None:
+            raise InvalidInputError("the model's input size is dynamic: give input_size (--input-size HxW)")
+        size = (int(size[0]), int(size[1]))
+        input_shapes = {image_input.name: (1, dims[1] or 3, *size)}
+        if task in TASK_ROLES:
+            shapes = onnx_graph.output_shapes(graph, size)
+            if requested:
+                onnx_graph.set_output_shapes(graph, shapes)
+            plan = _plan(task, graph, shapes, size)
+        meta_input = {**default_input(task or ""), "name": image_input.name, "size": list(size),
+                      "dynamic": not (requested or static)}
+    else:
+        input_shapes = {i.name: tuple(onnx_graph.input_dims(i)) for i in inputs}
+        dynamic = [n for n, d in input_shapes.items() if None in d]
+        if dynamic:
+            raise ConversionError(f"inputs {dynamic} have dynamic shapes; multi-input models need static ones")
     plan.renames.update(rename or {})
     onnx_graph.rename_tensors(graph, plan.renames)
     onnx_graph.split_channels(graph, plan.splits)
@@ -97,8 +115,8 @@ def convert(model: Path, task: Optional[str] = None, *, out_dir: Path = Path("."
     meta = {
         "name": stem,
         "task": task or "",
-        "input": {**default_input(task or ""), "name": image_input.name, "size": list(size),
-                  "dynamic": not (requested or static)},
+        "input": meta_input,
+        "inputs": {n: list(d) for n, d in input_shapes.items()},
         "outputs": {**plan.outputs, "names": list(onnx_graph.output_names(graph))},
         "renamed": plan.renames,
         "source": {"file": src.name, "sha256": sha256_file(src)},
@@ -118,7 +136,8 @@ def convert(model: Path, task: Optional[str] = None, *, out_dir: Path = Path("."
         if "onnx" in to:
             result.files["onnxruntime"] = [onnx_path]
         if "ncnn" in to:
-            result.files["ncnn"] = _to_ncnn(onnx_path, out_dir / stem, image_input.name, (1, dims[1] or 3, *size), fp16)
+            result.files["ncnn"] = _to_ncnn(onnx_path, out_dir / stem, input_shapes,
+                                            list(onnx_graph.output_names(graph)), fp16)
         if "mnn" in to:
             target = out_dir / f"{stem}.mnn"
             mnn_tools.run_mnnconvert(onnx_path, target, fp16)
@@ -126,8 +145,6 @@ def convert(model: Path, task: Optional[str] = None, *, out_dir: Path = Path("."
     meta["files"] = {eng: [{"name": p.name, "sha256": sha256_file(p)} for p in paths]
                      for eng, paths in result.files.items()}
     result.metadata_file = metadata_path(out_dir / f"{stem}.onnx")
-    import json
-
     result.metadata_file.write_text(json.dumps(meta, indent=2) + "\n")
     return result
 
@@ -140,14 +157,21 @@ def _plan(task: Optional[str], graph, shapes, size: Tuple[int, int]) -> RolePlan
     return RolePlan()
 
 
-def _to_ncnn(onnx_path: Path, target_stem: Path, input_name: str, input_shape: Tuple[int, ...],
-             fp16: bool) -> List[Path]:
-    """pnnx, then blob names in0/out0... rewritten to the ONNX names (checked numerically)."""
-    param_text, weights = ncnn_tools.run_pnnx(onnx_path, input_shape, fp16)
+def _to_ncnn(onnx_path: Path, target_stem: Path, input_shapes: Dict[str, Tuple[int, ...]],
+             output_names: List[str], fp16: bool) -> List[Path]:
+    """pnnx, then blob names in0/out0... rewritten to the ONNX names. pnnx numbers inputs and outputs
+    in ONNX order; with one input the output mapping is also checked numerically."""
+    param_text, weights = ncnn_tools.run_pnnx(onnx_path, list(input_shapes.values()), fp16)
     ins, outs = ncnn_tools.pnnx_blob_names(param_text)
-    if len(ins) != 1:
-        raise ConversionError(f"pnnx produced inputs {ins}; expected one")
-    renames = {ins[0]: input_name, **_match_ncnn_outputs(onnx_path, param_text, weights, input_name, input_shape, outs)}
+    if len(ins) != len(input_shapes) or len(outs) != len(output_names):
+        raise ConversionError(f"pnnx produced inputs {ins} and outputs {outs}; the model has inputs "
+                              f"{list(input_shapes)} and outputs {output_names}")
+    renames = dict(zip(ins, input_shapes))
+    if len(input_shapes) == 1:
+        (input_name, shape), = input_shapes.items()
+        renames.update(_match_ncnn_outputs(onnx_path, param_text, weights, input_name, shape, outs))
+    else:
+        renames.update(zip(outs, output_names))
     param, bin_path = target_stem.with_suffix(".param"), target_stem.with_suffix(".bin")
     param.write_text(ncnn_tools.rename_blobs(param_text, renames))
     bin_path.write_bytes(weights)

@@ -48,14 +48,15 @@ def pnnx_version() -> str:
         return "unknown"
 
 
-def run_pnnx(onnx_path: Path, input_shape: Sequence[int], fp16: bool) -> Tuple[str, bytes]:
-    """Convert; returns (ncnn .param text, .bin bytes) with pnnx's blob names (in0.., out0..)."""
+def run_pnnx(onnx_path: Path, input_shapes: Sequence[Sequence[int]], fp16: bool) -> Tuple[str, bytes]:
+    """Convert; returns (ncnn .param text, .bin bytes) with pnnx's blob names (in0.., out0..).
+    ``input_shapes``: one static shape per model input, in ONNX input order."""
     binary = find_pnnx()
     with tempfile.TemporaryDirectory(prefix="edgecv-pnnx-") as tmp:
         model = Path(tmp) / "model.onnx"
         shutil.copyfile(onnx_path, model)
-        shape = "[" + ",".join(str(int(v)) for v in input_shape) + "]"
-        cmd = [str(binary), model.name, f"inputshape={shape}", f"fp16={1 if fp16 else 0}"]
+        shapes = ",".join("[" + ",".join(str(int(v)) for v in shape) + "]" for shape in input_shapes)
+        cmd = [str(binary), model.name, f"inputshape={shapes}", f"fp16={1 if fp16 else 0}"]
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=1800)
         param, weights = Path(tmp) / "model.ncnn.param", Path(tmp) / "model.ncnn.bin"
         if proc.returncode != 0 or not param.is_file() or not weights.is_file():

@@ -31,9 +31,14 @@ def load(path: Path):
         raise ConversionError(f"cannot read ONNX model {path}: {exc}") from exc
 
 
-def single_input(model):
+def graph_inputs(model) -> list:
+    """The model's real inputs (graph inputs that are not initializers), in order."""
     initializers = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
+    return [i for i in model.graph.input if i.name not in initializers]
+
+
+def single_input(model):
+    inputs = graph_inputs(model)
     if len(inputs) != 1:
         raise ConversionError(f"expected one image input, the model has {[i.name for i in inputs]}")
     return inputs[0]

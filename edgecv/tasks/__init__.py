@@ -6,10 +6,12 @@ from typing import Dict, Sequence, Type
 
 from ..errors import ModelContractError
 from .base import ModelConfig, TaskModel
+from .mvs import PatchmatchNet
 from .openpose import OpenPose
 from .scrfd import ScrfdDetector
 
-TASKS: Dict[str, Type[TaskModel]] = {ScrfdDetector.task: ScrfdDetector, OpenPose.task: OpenPose}
+TASKS: Dict[str, Type[TaskModel]] = {ScrfdDetector.task: ScrfdDetector, OpenPose.task: OpenPose,
+                                     PatchmatchNet.task: PatchmatchNet}
 
 
 def task_class(task: str) -> Type[TaskModel]:
@@ -28,4 +30,4 @@ def guess_task(output_names: Sequence[str]) -> str:
         f"(one of {sorted(TASKS)}) or rename the outputs by role with `edgecv convert --task ...`")
 
 
-__all__ = ["TASKS", "ModelConfig", "TaskModel", "ScrfdDetector", "OpenPose", "task_class", "guess_task"]
+__all__ = ["TASKS", "ModelConfig", "TaskModel", "ScrfdDetector", "OpenPose", "PatchmatchNet", "task_class", "guess_task"]

@@ -27,6 +27,8 @@ class ModelConfig:
     outputs: Dict[str, Any] = field(default_factory=dict)
     #: weights stored in half precision (converted with --fp16)
     fp16: bool = False
+    #: static shape of each input, as the converter recorded it (engines like ncnn report none)
+    input_shapes: Dict[str, Any] = field(default_factory=dict)
 
 
 def parse_size(size: SizeLike, what: str = "input_size") -> Optional[Tuple[int, int]]:
