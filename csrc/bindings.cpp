@@ -149,8 +149,9 @@ py::array_t<float> pack_image(const py::object& image, std::pair<int, int> size,
     throw InvalidInput("image: pixels must be contiguous within rows (use numpy.ascontiguousarray)");
   if (pad_pixel < 0 || pad_pixel > 255) throw InvalidInput("pad_pixel must be in [0, 255]");
   const auto [out_w, out_h] = size;
-  if (out_w <= 0 || out_h <= 0 || out_w > 65536 || out_h > 65536)
-    throw InvalidInput("size must be in [1, 65536]");
+  if (out_w <= 0 || out_h <= 0 || out_w > 65536 || out_h > 65536 ||
+      static_cast<long long>(out_w) * out_h > (1LL << 27))
+    throw InvalidInput("size must be in [1, 65536] per side and at most 2^27 pixels");
   const int h = static_cast<int>(a.shape(0)), w = static_cast<int>(a.shape(1));
   if (h > out_h || w > out_w)
     throw InvalidInput("image " + std::to_string(w) + "x" + std::to_string(h) +

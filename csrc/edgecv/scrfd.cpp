@@ -13,10 +13,20 @@ std::shared_ptr<const std::vector<float>> AnchorCache::centres(int feature_h, in
                                                                int stride, int num_anchors) {
   require(feature_h > 0 && feature_w > 0 && stride > 0 && num_anchors > 0,
           "anchor grid dimensions must be positive");
+  const std::size_t anchors = static_cast<std::size_t>(feature_h) * static_cast<std::size_t>(feature_w) *
+                              static_cast<std::size_t>(num_anchors);
+  require(feature_h <= (1 << 20) && feature_w <= (1 << 20) && num_anchors <= 64 && anchors <= kMaxAnchors &&
+              static_cast<long long>(std::max(feature_h, feature_w)) * stride <= (1LL << 30),
+          "anchor grid too large");
   const Key key{feature_h, feature_w, stride, num_anchors};
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
+  if (cached_anchors_ + anchors > kMaxCachedAnchors) {  // grids in use stay alive through shared_ptr
+    cache_.clear();
+    cached_anchors_ = 0;
+  }
+  cached_anchors_ += anchors;
   auto grid = std::make_shared<std::vector<float>>();
   grid->reserve(static_cast<std::size_t>(feature_h) * feature_w * num_anchors * 2);
   for (int y = 0; y < feature_h; ++y)

@@ -47,8 +47,15 @@ struct Detections {
 
 // Anchor centres (x, y) of one feature map, in network-input pixels, one pair per anchor
 // (anchors of one location are consecutive). Computed once per (height, width, stride, anchors).
+// The cache holds at most kMaxCachedAnchors anchors in all (it is emptied when a new grid would pass
+// that; grids still in use stay alive through their shared_ptr), so a long-running process that sees
+// many input sizes stays within ~32 MB. One grid may have at most kMaxAnchors anchors (an 8192x8192
+// input at stride 8 with 2 anchors has 2^21).
 class AnchorCache {
  public:
+  static constexpr std::size_t kMaxAnchors = std::size_t{1} << 22;
+  static constexpr std::size_t kMaxCachedAnchors = std::size_t{1} << 22;
+
   std::shared_ptr<const std::vector<float>> centres(int feature_h, int feature_w, int stride,
                                                     int num_anchors);
   std::size_t size() const;
@@ -57,6 +64,7 @@ class AnchorCache {
   using Key = std::tuple<int, int, int, int>;
   mutable std::mutex mutex_;
   std::map<Key, std::shared_ptr<const std::vector<float>>> cache_;
+  std::size_t cached_anchors_ = 0;
 };
 
 // Process-wide cache used by decode_scrfd (thread safe; keyed by shape only).

@@ -155,3 +155,18 @@ TEST_CASE("inconsistent levels and parameters are refused") {
   bad.input_width = 0;
   CHECK_THROWS(decode_scrfd(p.levels(), bad), InvalidInput);
 }
+
+TEST_CASE("anchor cache is bounded and refuses absurd grids") {
+  AnchorCache cache;
+  const auto kept = cache.centres(1, 1, 8, 1);
+  std::size_t total = 0;
+  for (int i = 2; i < 100; ++i) {
+    cache.centres(i * 20, 400, 8, 2);  // up to 1.6M anchors each
+    total += static_cast<std::size_t>(i) * 20 * 400 * 2;
+  }
+  CHECK(total > 4 * AnchorCache::kMaxCachedAnchors);
+  CHECK(cache.size() < 98);
+  CHECK((*kept)[0] == 0.f);  // an evicted grid stays valid for its holders
+  CHECK_THROWS(cache.centres(100000, 100000, 8, 2), InvalidInput);
+  CHECK_THROWS(cache.centres(10, 10, 1 << 30, 2), InvalidInput);
+}
