@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .errors import (ChecksumError, DownloadError, EdgecvError, EngineNotInstalledError,
                      ImageReadError, InvalidImageError, InvalidInputError, ModelContractError,
-                     ModelLoadError, ModelNotFoundError)
+                     ModelLoadError, ModelNotFoundError, SceneError)
 from .headpose import Camera, HeadPoses, head_pose
 from .depth_io import read_depth, read_ply, write_ply
 from .image import read_image
@@ -24,5 +24,5 @@ __all__ = [
     "load", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "DepthMap",
     "read_depth", "read_ply", "write_ply", "EdgecvError", "InvalidInputError", "InvalidImageError",
     "ImageReadError", "ModelNotFoundError", "ChecksumError", "ModelLoadError", "ModelContractError",
-    "EngineNotInstalledError", "DownloadError", "__version__",
+    "EngineNotInstalledError", "DownloadError", "SceneError", "__version__",
 ]

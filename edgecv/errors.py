@@ -39,6 +39,10 @@ class EngineNotInstalledError(EdgecvError, ImportError):
     """The Python package of an inference engine is not installed; the message names the extra."""
 
 
+class SceneError(EdgecvError, ValueError):
+    """A multi-view scene folder, cam file or pair file is missing or malformed."""
+
+
 class DownloadError(EdgecvError, OSError):
     """A model file could not be downloaded (or downloads are disabled)."""
 

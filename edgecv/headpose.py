@@ -194,7 +194,12 @@ def head_pose(landmarks: np.ndarray, image_size, model: str = "5pt", camera: Opt
     ``camera=Camera.from_fov(...)`` or a calibrated ``Camera`` for better angles).
     """
     points = face_model(model)
-    lm = np.asarray(landmarks, dtype=np.float64)
+    if landmarks is None:
+        raise InvalidInputError("landmarks is None")
+    try:
+        lm = np.asarray(landmarks, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"landmarks must be numeric (K, 2) or (N, K, 2) pixels, got {landmarks!r:.60}") from None
     if lm.ndim == 2:
         lm = lm[None]
     if lm.ndim != 3 or lm.shape[1:] != (len(points), 2):

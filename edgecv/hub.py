@@ -188,6 +188,9 @@ def _resolve_file(model: str, f: ModelFile, download: bool) -> Path:
 def _converted_files(manifest: Manifest, engine: str, download: bool) -> List[Path]:
     """Files for ``engine`` converted from the manifest's ONNX file, cached and re-verified: reused
     while their metadata names the same source sha256 and every file still has its recorded sha256."""
+    from .engines import engine_class
+
+    engine_class(engine).require_package()  # before any conversion work
     key = manifest.convert[engine]
     if key == "onnxruntime":
         source, source_sha = resolve_files(manifest, "onnxruntime", download)[0], manifest.files["onnxruntime"][0].sha256

@@ -17,15 +17,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import EdgecvError, InvalidInputError
+from .errors import InvalidInputError, SceneError
 from .image import read_image
 
 #: Depth planes assumed by MVSNet-style cam files that give only DEPTH_MIN DEPTH_INTERVAL.
 DEFAULT_DEPTH_PLANES = 192
-
-
-class SceneError(EdgecvError, ValueError):
-    """A scene folder, cam file or pair file is missing or malformed."""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,13 @@ class Engine(abc.ABC):
     name: str = ""
     #: pip extra that installs this engine
     extra: str = ""
+    #: Python package of the engine
+    package: str = ""
+
+    @classmethod
+    def require_package(cls) -> None:
+        """Raise EngineNotInstalledError (naming the extra) when the engine package cannot be imported."""
+        import_engine_package(cls.package, cls.extra)
 
     def __init__(self, files: Sequence[Path], threads: int = 1, fp16: bool = False) -> None:
         if threads < 1:

@@ -48,13 +48,14 @@ class MnnEngine(Engine):
 
     name = "mnn"
     extra = "mnn"
+    package = "MNN"
 
     def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
         super().__init__(files, threads, fp16)
         require_files(self.files)
         path = str(self.files[0])
         with _native_stdout_to_stderr():
-            mnn = import_engine_package("MNN", self.extra)
+            mnn = import_engine_package(self.package, self.extra)
             try:
                 self.interpreter = mnn.Interpreter(path)
                 self.session = self.interpreter.createSession(
@@ -69,6 +70,11 @@ class MnnEngine(Engine):
         self.outputs = [TensorInfo(n, _dims(t.getShape())) for n, t in outs.items()]
         if not self.inputs or not self.outputs:
             raise ModelLoadError(f"MNN model {path} has no inputs or outputs")
+
+    @classmethod
+    def require_package(cls) -> None:
+        with _native_stdout_to_stderr():  # importing MNN prints CPU features on stdout
+            super().require_package()
 
     def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
         mnn, interp, session = self._mnn, self.interpreter, self.session

@@ -24,13 +24,14 @@ class NcnnEngine(Engine):
 
     name = "ncnn"
     extra = "ncnn"
+    package = "ncnn"
 
     def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
         files = [Path(f) for f in files]
         if len(files) == 1:
             files.append(files[0].with_suffix(".bin"))
         super().__init__(files, threads, fp16)
-        ncnn = import_engine_package("ncnn", self.extra)
+        ncnn = import_engine_package(self.package, self.extra)
         self._ncnn = ncnn
         require_files(self.files)
         param, weights = self.files

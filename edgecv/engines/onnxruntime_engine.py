@@ -20,10 +20,11 @@ class OnnxRuntimeEngine(Engine):
 
     name = "onnxruntime"
     extra = "onnxruntime"
+    package = "onnxruntime"
 
     def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
         super().__init__(files, threads, fp16)
-        ort = import_engine_package("onnxruntime", self.extra)
+        ort = import_engine_package(self.package, self.extra)
         require_files(self.files)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
