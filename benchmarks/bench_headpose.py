@@ -10,15 +10,13 @@ is EPnP followed by ITERATIVE from that guess. Target: >= 2x at 100 faces with e
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
-import time
 
 import cv2
 import numpy as np
 
 import edgecv
+from _timing import median_ms, report
 from edgecv.headpose import Camera, euler_from_rotation, face_model, rotation_from_euler
 
 
@@ -50,16 +48,6 @@ def opencv_loop(model, landmarks, camera):
     return np.array(rotations)
 
 
-def median_ms(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=50)
@@ -77,13 +65,7 @@ def main() -> int:
             rows.append({"model": model, "faces": n, "edgecv_ms": round(ours, 3), "opencv_ms": round(cv, 3),
                          "speedup": round(cv / ours, 2), "edgecv_mean_err_deg": round(float(our_err.mean()), 3),
                          "opencv_mean_err_deg": round(float(cv_err.mean()), 3)})
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        cols = list(rows[0])
-        print(" | ".join(cols))
-        for r in rows:
-            print(" | ".join(str(r[c]) for c in cols))
+    report(rows, args.json)
     return 0
 
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +59,7 @@ def main() -> int:
 
     import edgecv
     from edgecv.mvs import FusionParams, filter_depth, load_scene
+    from _timing import median_ms
     from reference import mvs_numpy
 
     scene = load_scene(SCENE)
@@ -84,16 +83,7 @@ def main() -> int:
             mask &= (dm.depth >= dm.camera.depth_min) & (dm.depth <= dm.camera.depth_max)
             mvs_numpy.backproject(np.where(mask, fused, 0), dm.camera.K, dm.camera.extrinsic)
 
-    def timed(fn, repeat):
-        fn()
-        ts = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts)
-
-    t_cpp, t_np = timed(cpp, 3), timed(numpy_version, 2)
+    t_cpp, t_np = median_ms(cpp, 3) / 1e3, median_ms(numpy_version, 2) / 1e3
     fusion = {"views": len(maps), "sources_per_view": len(scene.pairs[0]), "cpp_s": round(t_cpp, 3),
               "numpy_s": round(t_np, 3), "numpy_over_cpp": round(t_np / t_cpp, 1)}
     if args.json:

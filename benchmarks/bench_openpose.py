@@ -9,12 +9,9 @@ Targets: C++ >= 50x the Python reference; grouping <= 5 % of inference.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -26,20 +23,11 @@ os.environ.setdefault("EDGECV_MODELS", str(REPO.parent / "shared" / "models"))
 os.environ.setdefault("EDGECV_CACHE", tempfile.mkdtemp(prefix="edgecv-bench-"))
 
 import edgecv  # noqa: E402
+from _timing import median_ms, report  # noqa: E402
 from edgecv import _core  # noqa: E402
 from reference import openpose_python  # noqa: E402
 
 PHOTOS = ("street_1.jpg", "street_4.jpg")
-
-
-def median_ms(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
 
 
 def main() -> int:
@@ -77,13 +65,7 @@ def main() -> int:
                          "grouping_cpp_ms": round(cpp, 3), "grouping_python_ms": round(python, 1),
                          "python_over_cpp": round(python / cpp, 1),
                          "grouping_share_pct": round(100 * cpp / infer, 2)})
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        cols = list(rows[0])
-        print(" | ".join(cols))
-        for r in rows:
-            print(" | ".join(str(r[c]) for c in cols))
+    report(rows, args.json)
     return 0
 
 

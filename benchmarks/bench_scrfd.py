@@ -10,11 +10,8 @@ Targets: detect()/raw <= 1.05 on every engine (stretch 1.03); C++ post-processin
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,31 +19,10 @@ sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("EDGECV_MODELS", str(REPO.parent / "shared" / "models"))
 
 import edgecv  # noqa: E402
+from _timing import interleaved_ms, median_ms, report  # noqa: E402
 from reference import scrfd_numpy  # noqa: E402
 
 PHOTOS = {"group": "group_t1.jpg", "crowd": "street_6.jpg"}
-
-
-def median_ms(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
-def interleaved(fns: dict, repeat: int) -> dict:
-    """Median ms of each function, alternating calls so drift hits all alike."""
-    samples = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()  # warm-up
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            samples[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) * 1e3 for k, v in samples.items()}
 
 
 def main() -> int:
@@ -65,10 +41,10 @@ def main() -> int:
         model = edgecv.load(args.model, engine=engine, threads=args.threads)
         for label, image in images.items():
             blob, scale = model.preprocess(image)
-            t = interleaved({"raw": lambda: model.infer(blob), "detect": lambda: model.detect(image)},
+            t = interleaved_ms({"raw": lambda: model.infer(blob), "detect": lambda: model.detect(image)},
                             args.repeat)
             raw = model.infer(blob)
-            post = interleaved({
+            post = interleaved_ms({
                 "cpp": lambda: model.postprocess(raw, scale, image.shape[:2]),
                 "numpy": lambda: scrfd_numpy.decode(raw, model.input_size, scale, image.shape[:2]),
             }, max(args.repeat, 300))
@@ -80,13 +56,7 @@ def main() -> int:
                 "post_cpp_ms": round(post["cpp"], 4), "post_numpy_ms": round(post["numpy"], 3),
                 "numpy_over_cpp": round(post["numpy"] / post["cpp"], 1),
             })
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        cols = list(rows[0])
-        print(" | ".join(cols))
-        for r in rows:
-            print(" | ".join(str(r[c]) for c in cols))
+    report(rows, args.json)
     return 0
 
 

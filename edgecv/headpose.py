@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -48,15 +48,14 @@ def face_model(kind: str = "5pt") -> np.ndarray:
 
 
 def _image_hw(image_size) -> Tuple[int, int]:
+    """(height, width) from a size pair or an image array."""
+    from .tasks.base import parse_size
+
     if isinstance(image_size, np.ndarray) and image_size.ndim >= 2:
-        return int(image_size.shape[0]), int(image_size.shape[1])
-    try:
-        h, w = (int(v) for v in image_size)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"image_size must be (height, width) or an image, got {image_size!r}") from None
-    if h <= 0 or w <= 0:
-        raise InvalidInputError(f"image_size must be positive, got {h}x{w}")
-    return h, w
+        image_size = image_size.shape[:2]
+    if image_size is None or isinstance(image_size, (int, np.integer)):
+        raise InvalidInputError(f"image_size must be (height, width) or an image, got {image_size!r}")
+    return parse_size(image_size, "image_size")
 
 
 @dataclass(frozen=True)

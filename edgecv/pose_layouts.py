@@ -23,13 +23,11 @@ LIGHTWEIGHT_LIMBS = np.array([
 ], dtype=np.int32)
 
 #: CMU OpenPose COCO (one 57-channel output: 18 parts + background, then 38 PAF channels):
-#: `posePairs` with `mapIdx` minus 19, i.e. indices into the PAF part after the split.
-CMU_LIMBS = np.array([
-    [1, 2, 12, 13, 1], [1, 5, 20, 21, 1], [2, 3, 14, 15, 1], [3, 4, 16, 17, 1], [5, 6, 22, 23, 1],
-    [6, 7, 24, 25, 1], [1, 8, 0, 1, 1], [8, 9, 2, 3, 1], [9, 10, 4, 5, 1], [1, 11, 6, 7, 1],
-    [11, 12, 8, 9, 1], [12, 13, 10, 11, 1], [1, 0, 28, 29, 1], [0, 14, 30, 31, 1], [14, 16, 34, 35, 1],
-    [0, 15, 32, 33, 1], [15, 17, 36, 37, 1], [2, 17, 18, 19, 0], [5, 16, 26, 27, 0],
-], dtype=np.int32)
+#: `posePairs` with `mapIdx` minus 19, i.e. indices into the PAF part after the split. It equals the
+#: lightweight table except for the two ear-shoulder limbs, which join the opposite ears.
+CMU_LIMBS = LIGHTWEIGHT_LIMBS.copy()
+CMU_LIMBS[17, :2] = (2, 17)
+CMU_LIMBS[18, :2] = (5, 16)
 
 LAYOUTS = {"lightweight": LIGHTWEIGHT_LIMBS, "cmu": CMU_LIMBS}
 

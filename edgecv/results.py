@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
 LANDMARK_NAMES_5 = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
+
+
+class _Items:
+    """Sequence behaviour of a result whose items are indexed by ``scores``."""
+
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,7 @@ class Face:
 
 
 @dataclass
-class Faces:
+class Faces(_Items):
     """Faces found in one image, sorted by descending score, in original-image pixels.
 
     ``boxes`` (N, 4) float32 xyxy; ``scores`` (N,) float32; ``landmarks`` (N, 5, 2) float32 in the
@@ -35,13 +48,6 @@ class Faces:
     landmarks: Optional[np.ndarray] = None
     #: edgecv.headpose.HeadPoses of the faces, when detect(..., head_pose=True)
     head_pose: Optional[Any] = None
-
-    def __len__(self) -> int:
-        return int(self.scores.shape[0])
-
-    def __iter__(self) -> Iterator[Face]:
-        for i in range(len(self)):
-            yield self[i]
 
     def __getitem__(self, i: int) -> Face:
         lm = None if self.landmarks is None else self.landmarks[i]
@@ -81,7 +87,7 @@ class Pose:
 
 
 @dataclass
-class Poses:
+class Poses(_Items):
     """People found in one image, best first, in original-image pixels.
 
     ``keypoints`` (P, 18, 3) float32 as x, y, score in COCO-18 order (``names``); a missing part has
@@ -96,13 +102,6 @@ class Poses:
         from .pose_layouts import COCO18_NAMES
 
         return COCO18_NAMES
-
-    def __len__(self) -> int:
-        return int(self.scores.shape[0])
-
-    def __iter__(self) -> Iterator[Pose]:
-        for i in range(len(self)):
-            yield self[i]
 
     def __getitem__(self, i: int) -> Pose:
         return Pose(self.keypoints[i], float(self.scores[i]))

@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,3 +61,15 @@ def run_python(*args: str, timeout: int = 300):
     with tempfile.TemporaryDirectory() as cwd:
         return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
                               cwd=cwd)
+
+
+def run_without_module(module: str, statement: str, catch: str):
+    """Run ``statement`` in a fresh interpreter where ``module`` cannot be imported; prints 'OK <message>'
+    when it raises edgecv.errors.<catch>."""
+    code = (f"import sys; sys.modules[{module!r}] = None\n"
+            "import edgecv, edgecv.errors\n"
+            "try:\n"
+            f"    {statement}\n"
+            f"except edgecv.errors.{catch} as e:\n"
+            "    print('OK', e)\n")
+    return run_python("-c", code)

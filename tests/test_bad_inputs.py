@@ -3,14 +3,13 @@ EdgecvError subclass or a documented, correct result."""
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
-from conftest import SHARED, run_python
+from conftest import SHARED, run_without_module
 
 import edgecv
-from edgecv.errors import (EngineNotInstalledError, InvalidImageError, InvalidInputError, ModelContractError,
+from edgecv.errors import (InvalidImageError, InvalidInputError, ModelContractError,
                            ModelLoadError)
 from edgecv.mvs import View, load_scene
 
@@ -80,13 +79,7 @@ def test_wrong_task_model(name, task):
                                                (MVS, "ncnn", "ncnn")])
 def test_missing_engine_package_per_task(name, module, extra):
     engine = {"MNN": "mnn", "onnxruntime": "onnxruntime", "ncnn": "ncnn"}[module]
-    code = (f"import sys; sys.modules[{module!r}] = None\n"
-            "import edgecv\n"
-            "try:\n"
-            f"    edgecv.load({name!r}, engine={engine!r})\n"
-            "except edgecv.EngineNotInstalledError as e:\n"
-            "    print('OK', e)\n")
-    out = run_python("-c", code)
+    out = run_without_module(module, f"edgecv.load({name!r}, engine={engine!r})", "EngineNotInstalledError")
     assert out.returncode == 0 and f"pip install 'edgecv[{extra}]'" in out.stdout, out.stdout + out.stderr
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import onnx
 import pytest
-from conftest import PHOTOS, SHARED, run_python
+from conftest import PHOTOS, SHARED, run_python, run_without_module
 
 import edgecv
 from edgecv.compare import compare_faces
@@ -197,14 +197,9 @@ def test_bad_arguments(tmp_path):
 @pytest.mark.parametrize("module,target,package", [("pnnx", "ncnn", "pip install --no-deps pnnx"),
                                                     ("_tools", "mnn", "pip install 'edgecv[mnn]'")])
 def test_missing_converter_names_the_package(module, target, package, tmp_path):
-    code = (f"import sys; sys.modules[{module!r}] = None\n"
-            "from edgecv.convert import convert\n"
-            "from edgecv.errors import ConverterNotFoundError\n"
-            "try:\n"
-            f"    convert({str(RAW)!r}, 'scrfd', out_dir={str(tmp_path)!r}, to=[{target!r}], input_size=320)\n"
-            "except ConverterNotFoundError as e:\n"
-            "    print('OK', e)\n")
-    out = run_python("-c", code)
+    out = run_without_module(module, "from edgecv.convert import convert; "
+                             f"convert({str(RAW)!r}, 'scrfd', out_dir={str(tmp_path)!r}, to=[{target!r}], input_size=320)",
+                             "ConverterNotFoundError")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("OK") and package in out.stdout
 

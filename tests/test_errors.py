@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ENGINES, SCRFD, SHARED, run_python, scrfd_model
+from conftest import ENGINES, SCRFD, SHARED, run_python, run_without_module, scrfd_model
 
 import edgecv
 from edgecv.errors import (EdgecvError, EngineNotInstalledError, ImageReadError, InvalidImageError,
@@ -115,13 +115,7 @@ def test_bad_thresholds_are_refused_by_the_core():
 @pytest.mark.parametrize("module,extra", [("onnxruntime", "onnxruntime"), ("ncnn", "ncnn"), ("MNN", "mnn")])
 def test_missing_engine_package_names_the_extra(module, extra):
     """Run in a subprocess where the engine's package cannot be imported."""
-    code = (f"import sys; sys.modules[{module!r}] = None\n"
-            "import edgecv\n"
-            "try:\n"
-            f"    edgecv.load({SCRFD!r}, engine={extra!r})\n"
-            "except edgecv.EngineNotInstalledError as e:\n"
-            "    print('OK', e)\n")
-    out = run_python("-c", code)
+    out = run_without_module(module, f"edgecv.load({SCRFD!r}, engine={extra!r})", "EngineNotInstalledError")
     assert out.returncode == 0, out.stderr
     assert f"OK the '{module}' package is not installed" in out.stdout
     assert f"pip install 'edgecv[{extra}]'" in out.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+from importlib import metadata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -110,10 +111,13 @@ class Engine(abc.ABC):
         """Key/value metadata stored in the model file (ONNX ``metadata_props``); {} if none."""
         return {}
 
-    @staticmethod
-    @abc.abstractmethod
-    def version() -> Optional[str]:
-        """Version of the engine package, or None when it is not installed."""
+    @classmethod
+    def version(cls) -> Optional[str]:
+        """Version of the engine package, or None when it is not installed (imports nothing)."""
+        try:
+            return metadata.version(cls.package)
+        except metadata.PackageNotFoundError:
+            return None
 
     def describe(self) -> str:
         ins = ", ".join(f"{t.name}{list(t.shape) if t.shape else ''}" for t in self.inputs)

@@ -12,8 +12,7 @@ import contextlib
 import os
 import sys
 import threading
-from importlib import metadata
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
@@ -101,10 +100,3 @@ class MnnEngine(Engine):
                 out.copyToHostTensor(host)
                 result[name] = np.array(host.getNumpyData(), dtype=np.float32, copy=True)
         return result
-
-    @staticmethod
-    def version() -> Optional[str]:
-        try:
-            return metadata.version("MNN")
-        except metadata.PackageNotFoundError:
-            return None

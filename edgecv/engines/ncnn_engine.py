@@ -9,9 +9,8 @@ support it; edgecv turns fp16 and bf16 off (fp32 results) unless ``fp16=True``. 
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
@@ -70,10 +69,3 @@ class NcnnEngine(Engine):
                 raise ModelLoadError(f"ncnn failed to compute output '{name}' (error {ret})")
             result[name] = np.array(mat, dtype=np.float32)[None]
         return result
-
-    @staticmethod
-    def version() -> Optional[str]:
-        try:
-            return metadata.version("ncnn")
-        except metadata.PackageNotFoundError:
-            return None

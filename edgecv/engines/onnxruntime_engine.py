@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
@@ -45,10 +44,3 @@ class OnnxRuntimeEngine(Engine):
 
     def metadata(self) -> Dict[str, str]:
         return dict(self.session.get_modelmeta().custom_metadata_map)
-
-    @staticmethod
-    def version() -> Optional[str]:
-        try:
-            return metadata.version("onnxruntime")
-        except metadata.PackageNotFoundError:
-            return None
