@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "edgecv/error.hpp"
-#include "edgecv/parallel.hpp"
 
 namespace edgecv {
 
@@ -24,25 +23,19 @@ void pack_image(const std::uint8_t* src, int h, int w, std::size_t src_row_strid
     for (int v = 0; v < 256; ++v) lut[c][v] = (static_cast<float>(v) - p.mean[c]) / p.std[c];
 
   const std::size_t plane = static_cast<std::size_t>(out_h) * static_cast<std::size_t>(out_w);
-  // Output rows are independent: split them across cores (image rows, then padding rows).
-  parallel_for(static_cast<std::size_t>(out_h), p.threads, [&](std::size_t begin, std::size_t end) {
-    for (int c = 0; c < 3; ++c) {
-      const int src_c = p.swap_rb ? 2 - c : c;
-      const float* table = lut[c];
-      const float pad = table[p.pad_pixel];
-      float* out = dst + plane * static_cast<std::size_t>(c);
-      for (std::size_t y = begin; y < end; ++y) {
-        float* o = out + y * static_cast<std::size_t>(out_w);
-        if (y >= static_cast<std::size_t>(h)) {
-          std::fill(o, o + out_w, pad);
-          continue;
-        }
-        const std::uint8_t* row = src + src_row_stride * y + src_c;
-        for (int x = 0; x < w; ++x) o[x] = table[row[3 * x]];
-        std::fill(o + w, o + out_w, pad);
-      }
+  for (int c = 0; c < 3; ++c) {
+    const int src_c = p.swap_rb ? 2 - c : c;
+    const float* table = lut[c];
+    const float pad = table[p.pad_pixel];
+    float* out = dst + plane * static_cast<std::size_t>(c);
+    for (int y = 0; y < h; ++y) {
+      const std::uint8_t* row = src + src_row_stride * static_cast<std::size_t>(y) + src_c;
+      float* o = out + static_cast<std::size_t>(y) * static_cast<std::size_t>(out_w);
+      for (int x = 0; x < w; ++x) o[x] = table[row[3 * x]];
+      std::fill(o + w, o + out_w, pad);
     }
-  });
+    std::fill(out + static_cast<std::size_t>(h) * static_cast<std::size_t>(out_w), out + plane, pad);
+  }
 }
 
 }  // namespace edgecv

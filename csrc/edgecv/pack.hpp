@@ -11,7 +11,6 @@ struct PackParams {
   float std[3] = {1.f, 1.f, 1.f};   // per output channel; value = (pixel - mean) / std
   bool swap_rb = false;             // output channel c reads input channel 2 - c (BGR <-> RGB)
   std::uint8_t pad_pixel = 0;       // raw pixel value of the padding (normalised like pixels)
-  unsigned threads = 0;             // worker threads over output rows (0 = all cores)
 };
 
 // Writes a (3, out_h, out_w) float plane set. The h x w source image is placed at the top-left
