@@ -5,6 +5,8 @@ and values, TypeError for arguments of the wrong Python type) -- never a crash."
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,7 +14,8 @@ from hypothesis import strategies as st
 from edgecv import _core
 from edgecv.errors import InvalidInputError
 
-EXAMPLES = 200
+#: Examples per fuzz test (EDGECV_FUZZ_EXAMPLES overrides, e.g. 2000 for a long run).
+EXAMPLES = int(os.environ.get("EDGECV_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DOCUMENTED = (InvalidInputError, TypeError)
 DTYPES = [np.float32, np.float64, np.int32, np.int64, np.uint8, np.float16]
