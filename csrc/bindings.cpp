@@ -37,24 +37,56 @@ py::ssize_t leading_dim(const py::handle& obj, const std::string& name) {
   return a.ndim() > 0 ? a.shape(0) : 0;
 }
 
-// Checks that `obj` is a C-contiguous float32 array of rank dims.size() whose dimension i
-// equals dims[i] (any size where dims[i] < 0); returns its data pointer.
-const float* checked_floats(const py::handle& obj, const std::string& name,
-                            std::vector<py::ssize_t> dims) {
-  const py::array a = as_array(obj, name);
-  if (!a.dtype().is(py::dtype::of<float>()))
-    throw InvalidInput(name + ": expected dtype float32, got " + std::string(py::str(a.dtype())));
+// An array checked for dtype T, one of the allowed shapes (-1 = any size) and C-contiguity.
+template <class T>
+struct Checked {
+  py::array array;
+  std::size_t shape_index;  // which of the allowed shapes matched
+  const T* data() const { return static_cast<const T*>(array.data()); }
+  py::ssize_t dim(py::ssize_t i) const { return array.shape(i); }
+};
+
+bool shape_matches(const py::array& a, const std::vector<py::ssize_t>& dims) {
+  if (a.ndim() != static_cast<py::ssize_t>(dims.size())) return false;
+  for (std::size_t i = 0; i < dims.size(); ++i)
+    if (dims[i] >= 0 && a.shape(static_cast<py::ssize_t>(i)) != dims[i]) return false;
+  return true;
+}
+
+// What is wrong with `a` against one expected shape (for a precise message).
+std::string shape_mismatch(const py::array& a, const std::vector<py::ssize_t>& dims) {
   if (a.ndim() != static_cast<py::ssize_t>(dims.size()))
-    throw InvalidInput(name + ": expected " + std::to_string(dims.size()) + "-D array, got " +
-                       std::to_string(a.ndim()) + "-D");
+    return "expected " + std::to_string(dims.size()) + "-D array, got " + std::to_string(a.ndim()) + "-D";
   for (std::size_t i = 0; i < dims.size(); ++i)
     if (dims[i] >= 0 && a.shape(static_cast<py::ssize_t>(i)) != dims[i])
-      throw InvalidInput(name + ": dimension " + std::to_string(i) + " must be " +
-                         std::to_string(dims[i]) + ", got " +
-                         std::to_string(a.shape(static_cast<py::ssize_t>(i))));
+      return "dimension " + std::to_string(i) + " must be " + std::to_string(dims[i]) + ", got " +
+             std::to_string(a.shape(static_cast<py::ssize_t>(i)));
+  return "";
+}
+
+template <class T>
+Checked<T> checked(const py::handle& obj, const std::string& name,
+                   const std::vector<std::vector<py::ssize_t>>& shapes) {
+  const py::array a = as_array(obj, name);
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw InvalidInput(name + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) + ", got " +
+                       std::string(py::str(a.dtype())));
+  std::size_t k = 0;
+  while (k < shapes.size() && !shape_matches(a, shapes[k])) ++k;
+  if (k == shapes.size()) {
+    if (shapes.size() == 1) throw InvalidInput(name + ": " + shape_mismatch(a, shapes[0]));
+    std::string want;
+    for (const auto& sh : shapes) {
+      want += want.empty() ? "(" : " or (";
+      for (std::size_t i = 0; i < sh.size(); ++i)
+        want += (i ? ", " : "") + (sh[i] < 0 ? std::string("n") : std::to_string(sh[i]));
+      want += ")";
+    }
+    throw InvalidInput(name + ": expected shape " + want);
+  }
   if (!(a.flags() & py::array::c_style))
     throw InvalidInput(name + ": array must be C-contiguous (use numpy.ascontiguousarray)");
-  return static_cast<const float*>(a.data());
+  return {a, k};
 }
 
 py::array_t<float> to_array(const std::vector<float>& v, std::vector<py::ssize_t> shape) {
@@ -95,14 +127,14 @@ py::tuple decode_scrfd(const py::list& levels, std::pair<int, int> input_size, i
       throw InvalidInput(where + ": stride must be an int");
     }
     const py::ssize_t rows = leading_dim(t[1], where + " scores");
-    level.scores = checked_floats(t[1], where + " scores", {rows, 1});
-    level.boxes = checked_floats(t[2], where + " boxes", {rows, 4});
+    level.scores = checked<float>(t[1], where + " scores", {{rows, 1}}).data();
+    level.boxes = checked<float>(t[2], where + " boxes", {{rows, 4}}).data();
     if (!t[3].is_none()) {
       const py::array lm = as_array(t[3], where + " landmarks");
       if (landmark_cols < 0 && lm.ndim() == 2) landmark_cols = lm.shape(1);
       if (landmark_cols <= 0 || landmark_cols % 2 != 0)
         throw InvalidInput(where + " landmarks: expected (rows, 2*K) with K >= 1");
-      level.landmarks = checked_floats(t[3], where + " landmarks", {rows, landmark_cols});
+      level.landmarks = checked<float>(t[3], where + " landmarks", {{rows, landmark_cols}}).data();
       p.num_landmarks = static_cast<int>(landmark_cols / 2);
     }
     level.rows = static_cast<std::size_t>(rows);
@@ -124,8 +156,8 @@ py::tuple decode_scrfd(const py::list& levels, std::pair<int, int> input_size, i
 py::array_t<long long> nms(const py::object& boxes, const py::object& scores,
                            float iou_threshold, long max_keep) {
   const py::ssize_t n = leading_dim(scores, "scores");
-  const float* s = checked_floats(scores, "scores", {-1});
-  const float* b = checked_floats(boxes, "boxes", {n, 4});
+  const float* s = checked<float>(scores, "scores", {{-1}}).data();
+  const float* b = checked<float>(boxes, "boxes", {{n, 4}}).data();
   std::vector<std::size_t> kept;
   {
     py::gil_scoped_release release;
@@ -176,12 +208,10 @@ py::array_t<float> pack_image(const py::object& image, std::pair<int, int> size,
 }
 
 edgecv::MapView map_view(const py::handle& obj, const std::string& name) {
-  const py::array a = as_array(obj, name);
-  if (a.ndim() != 3) throw InvalidInput(name + ": expected a (channels, H, W) array");
-  const float* data = checked_floats(obj, name, {-1, -1, -1});
+  const auto a = checked<float>(obj, name, {{-1, -1, -1}});
   for (int i = 0; i < 3; ++i)
-    if (a.shape(i) <= 0 || a.shape(i) > (1 << 20)) throw InvalidInput(name + ": empty or oversized dimension");
-  return {data, static_cast<int>(a.shape(0)), static_cast<int>(a.shape(1)), static_cast<int>(a.shape(2))};
+    if (a.dim(i) <= 0 || a.dim(i) > (1 << 20)) throw InvalidInput(name + ": empty or oversized dimension");
+  return {a.data(), static_cast<int>(a.dim(0)), static_cast<int>(a.dim(1)), static_cast<int>(a.dim(2))};
 }
 
 std::vector<edgecv::Limb> limb_table(const py::handle& obj) {
@@ -253,32 +283,6 @@ py::array_t<float> find_peaks(const py::object& heatmaps, const edgecv::PosePara
   return out;
 }
 
-// A C-contiguous float64 array whose shape is one of `shapes` (-1 = any size); returns its data and
-// the index of the matching shape.
-std::pair<const double*, std::size_t> checked_doubles(const py::handle& obj, const std::string& name,
-                                                      const std::vector<std::vector<py::ssize_t>>& shapes) {
-  const py::array a = as_array(obj, name);
-  if (!a.dtype().is(py::dtype::of<double>()))
-    throw InvalidInput(name + ": expected dtype float64, got " + std::string(py::str(a.dtype())));
-  for (std::size_t k = 0; k < shapes.size(); ++k) {
-    if (a.ndim() != static_cast<py::ssize_t>(shapes[k].size())) continue;
-    bool ok = true;
-    for (std::size_t i = 0; i < shapes[k].size(); ++i)
-      ok = ok && (shapes[k][i] < 0 || a.shape(static_cast<py::ssize_t>(i)) == shapes[k][i]);
-    if (!ok) continue;
-    if (!(a.flags() & py::array::c_style))
-      throw InvalidInput(name + ": array must be C-contiguous (use numpy.ascontiguousarray)");
-    return {static_cast<const double*>(a.data()), k};
-  }
-  std::string want;
-  for (const auto& sh : shapes) {
-    want += want.empty() ? "(" : " or (";
-    for (std::size_t i = 0; i < sh.size(); ++i) want += (i ? ", " : "") + (sh[i] < 0 ? std::string("n") : std::to_string(sh[i]));
-    want += ")";
-  }
-  throw InvalidInput(name + ": expected shape " + want);
-}
-
 py::tuple solve_pnp(const py::object& object_points, const py::object& image_points,
                     const py::object& camera_matrix, const py::object& dist_coeffs, const py::object& rvecs,
                     const py::object& tvecs, int max_iterations) {
@@ -286,9 +290,12 @@ py::tuple solve_pnp(const py::object& object_points, const py::object& image_poi
   if (img_arr.ndim() != 3 || img_arr.shape(2) != 2)
     throw InvalidInput("image_points: expected shape (faces, points, 2)");
   const py::ssize_t b = img_arr.shape(0), n = img_arr.shape(1);
-  const double* img = checked_doubles(image_points, "image_points", {{b, n, 2}}).first;
-  const auto [obj, obj_kind] = checked_doubles(object_points, "object_points", {{n, 3}, {b, n, 3}});
-  const auto [k, k_kind] = checked_doubles(camera_matrix, "camera_matrix", {{3, 3}, {b, 3, 3}});
+  const double* img = checked<double>(image_points, "image_points", {{b, n, 2}}).data();
+  const auto obj_arr = checked<double>(object_points, "object_points", {{n, 3}, {b, n, 3}});
+  const auto k_arr = checked<double>(camera_matrix, "camera_matrix", {{3, 3}, {b, 3, 3}});
+  const double* obj = obj_arr.data();
+  const double* k = k_arr.data();
+  const std::size_t obj_kind = obj_arr.shape_index, k_kind = k_arr.shape_index;
   std::vector<edgecv::PinholeCamera> cams(static_cast<std::size_t>(k_kind == 0 ? 1 : b));
   for (std::size_t i = 0; i < cams.size(); ++i) {
     const double* m = k + 9 * i;
@@ -297,8 +304,9 @@ py::tuple solve_pnp(const py::object& object_points, const py::object& image_poi
     cams[i].fx = m[0]; cams[i].skew = m[1]; cams[i].cx = m[2]; cams[i].fy = m[4]; cams[i].cy = m[5];
   }
   if (!dist_coeffs.is_none()) {
-    const auto [d, d_kind] = checked_doubles(dist_coeffs, "dist_coeffs", {{0}, {4}, {5}});
-    const int count = d_kind == 0 ? 0 : (d_kind == 1 ? 4 : 5);
+    const auto dist = checked<double>(dist_coeffs, "dist_coeffs", {{0}, {4}, {5}});
+    const double* d = dist.data();
+    const int count = static_cast<int>(dist.dim(0));
     for (auto& c : cams) {
       c.num_distortion = count;
       for (int i = 0; i < count; ++i) c.distortion[static_cast<std::size_t>(i)] = d[i];
@@ -308,8 +316,8 @@ py::tuple solve_pnp(const py::object& object_points, const py::object& image_poi
   const double* tv = nullptr;
   if (rvecs.is_none() != tvecs.is_none()) throw InvalidInput("give both rvecs and tvecs as the initial guess, or neither");
   if (!rvecs.is_none()) {
-    rv = checked_doubles(rvecs, "rvecs", {{b, 3}}).first;
-    tv = checked_doubles(tvecs, "tvecs", {{b, 3}}).first;
+    rv = checked<double>(rvecs, "rvecs", {{b, 3}}).data();
+    tv = checked<double>(tvecs, "tvecs", {{b, 3}}).data();
   }
   std::vector<edgecv::PnpResult> results(static_cast<std::size_t>(b));
   {
@@ -346,14 +354,13 @@ py::tuple solve_pnp(const py::object& object_points, const py::object& image_poi
 }
 
 edgecv::DepthView depth_view(const py::handle& depth, const py::handle& K, const py::handle& E, const std::string& name) {
-  const py::array d = as_array(depth, name + " depth");
-  if (d.ndim() != 2) throw InvalidInput(name + " depth: expected an (H, W) array");
+  const auto d = checked<float>(depth, name + " depth", {{-1, -1}});
   edgecv::DepthView v;
-  v.depth = checked_floats(depth, name + " depth", {-1, -1});
-  v.height = static_cast<int>(d.shape(0));
-  v.width = static_cast<int>(d.shape(1));
-  const double* k = checked_doubles(K, name + " K", {{3, 3}}).first;
-  const double* e = checked_doubles(E, name + " extrinsic", {{4, 4}}).first;
+  v.depth = d.data();
+  v.height = static_cast<int>(d.dim(0));
+  v.width = static_cast<int>(d.dim(1));
+  const double* k = checked<double>(K, name + " K", {{3, 3}}).data();
+  const double* e = checked<double>(E, name + " extrinsic", {{4, 4}}).data();
   std::copy(k, k + 9, v.K.begin());
   std::copy(e, e + 16, v.E.begin());
   edgecv::check_depth_view(v, name.c_str());
@@ -373,7 +380,7 @@ py::tuple check_consistency(const py::object& depth, const py::object& K, const 
     views.push_back(depth_view(t[0], t[1], t[2], "source " + std::to_string(i)));
   }
   const float* conf = confidence.is_none() ? nullptr
-                                           : checked_floats(confidence, "confidence", {ref.height, ref.width});
+                                           : checked<float>(confidence, "confidence", {{ref.height, ref.width}}).data();
   edgecv::ConsistencyParams p;
   p.max_reprojection_px = max_reprojection_px;
   p.max_relative_depth = max_relative_depth;
@@ -399,17 +406,8 @@ py::tuple backproject(const py::object& depth, const py::object& K, const py::ob
   const edgecv::DepthView v = depth_view(depth, K, E, "depth map");
   const std::uint8_t* m = nullptr;
   const std::uint8_t* img = nullptr;
-  auto checked_u8 = [&](const py::object& obj, const std::string& name, std::vector<py::ssize_t> dims) {
-    const py::array a = as_array(obj, name);
-    if (!a.dtype().is(py::dtype::of<std::uint8_t>())) throw InvalidInput(name + ": expected dtype uint8");
-    if (a.ndim() != static_cast<py::ssize_t>(dims.size())) throw InvalidInput(name + ": wrong number of dimensions");
-    for (std::size_t i = 0; i < dims.size(); ++i)
-      if (a.shape(static_cast<py::ssize_t>(i)) != dims[i]) throw InvalidInput(name + ": shape does not match the depth map");
-    if (!(a.flags() & py::array::c_style)) throw InvalidInput(name + ": array must be C-contiguous");
-    return static_cast<const std::uint8_t*>(a.data());
-  };
-  if (!mask.is_none()) m = checked_u8(mask, "mask", {v.height, v.width});
-  if (!image.is_none()) img = checked_u8(image, "image", {v.height, v.width, 3});
+  if (!mask.is_none()) m = checked<std::uint8_t>(mask, "mask", {{v.height, v.width}}).data();
+  if (!image.is_none()) img = checked<std::uint8_t>(image, "image", {{v.height, v.width, 3}}).data();
   std::vector<float> xyz;
   std::vector<std::uint8_t> colours;
   {
