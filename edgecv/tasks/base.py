@@ -83,6 +83,31 @@ class TaskModel:
             return int(shape[2]), int(shape[3])
         return None
 
+    def input_contract(self) -> Dict[str, Any]:
+        """The task's default input contract overridden by the model's manifest/metadata; sets the
+        normalisation used by :meth:`pack` (``mean``, ``std``, ``swap_rb``)."""
+        from ..contracts import default_input
+
+        inp = {**default_input(self.task), **self.config.input}
+        self.mean = tuple(float(v) for v in inp["mean"])
+        self.std = tuple(float(v) for v in inp["std"])
+        self.swap_rb = str(inp["color"]).upper() == "RGB"
+        return inp
+
+    def pack(self, image: np.ndarray, input_hw: Tuple[int, int], resized_hw: Tuple[int, int],
+             pad_pixel: int) -> Tuple[np.ndarray, Tuple[float, float]]:
+        """Resize ``image`` to ``resized_hw`` (bilinear), place it top-left in an ``input_hw`` tensor padded
+        with ``pad_pixel``, normalise; returns the (1, 3, H, W) tensor and (scale_x, scale_y) image->input."""
+        import cv2
+
+        from ..native import core
+
+        nh, nw = resized_hw
+        ih, iw = image.shape[:2]
+        resized = image if (nh, nw) == (ih, iw) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        blob = core.pack_image(resized, (input_hw[1], input_hw[0]), self.mean, self.std, self.swap_rb, pad_pixel)
+        return blob, (nw / iw, nh / ih)
+
     @classmethod
     def matches(cls, output_names: Sequence[str]) -> bool:
         """Whether a model with these outputs looks like this task (used when no metadata says)."""

@@ -7,14 +7,13 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..contracts import default_input
 from ..engines import Engine
 from ..errors import InvalidInputError, ModelContractError
 from ..image import ImageLike, as_bgr_image
 from ..native import core as _core
 from ..pose_layouts import LAYOUTS
 from ..results import Poses
-from .base import ModelConfig, TaskModel
+from .base import ModelConfig, TaskModel, letterbox_scale
 
 #: Heatmaps are upsampled by this factor (bicubic) before peak finding; PAFs are sampled bilinearly
 #: at their own resolution. 4 gives sub-pixel-stable peaks for ~1 ms on a 256x456 input; 1 with the
@@ -55,10 +54,7 @@ class OpenPose(TaskModel):
             raise InvalidInputError(f"unknown pose layout '{self.layout}'; choose one of {sorted(LAYOUTS)}")
         self.limbs = LAYOUTS[self.layout]
         self._outputs = self._bind_outputs()
-        inp = {**default_input(self.task), **self.config.input}
-        self.mean = tuple(float(v) for v in inp["mean"])
-        self.std = tuple(float(v) for v in inp["std"])
-        self.swap_rb = str(inp["color"]).upper() == "RGB"
+        inp = self.input_contract()
         # Metadata wins over what an engine reports: "dynamic" (MNN stores some shape anyway) or a
         # fixed size (ncnn reports none).
         if inp.get("dynamic"):
@@ -106,23 +102,17 @@ class OpenPose(TaskModel):
         """(input H, W) and resized image (h, w) for an image of size ``image_hw``."""
         ih, iw = image_hw
         if self.fixed_size is not None:
-            H, W = self.fixed_size
-            s = min(H / ih, W / iw)
-            return (H, W), (max(1, min(H, round(ih * s))), max(1, min(W, round(iw * s))))
+            return self.fixed_size, letterbox_scale(image_hw, self.fixed_size)
         nh = self.input_height
         nw = max(1, round(iw * nh / ih))
         return (nh, int(math.ceil(nw / self.stride) * self.stride)), (nh, nw)
 
     def preprocess(self, image: np.ndarray) -> Tuple[np.ndarray, Tuple[float, float]]:
         """BGR uint8 image -> (1, 3, H, W) float32 and (scale_x, scale_y) image->input."""
-        import cv2
-
-        (H, W), (nh, nw) = self.network_size(image.shape[:2])
-        resized = image if (nh, nw) == image.shape[:2] else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        input_hw, resized_hw = self.network_size(image.shape[:2])
         # Padding is 0 after normalisation: the pixel value equal to the mean.
-        pad = int(round(float(np.mean(self.mean))))
-        blob = _core.pack_image(resized, (W, H), self.mean, self.std, self.swap_rb, min(255, max(0, pad)))
-        return blob, (nw / image.shape[1], nh / image.shape[0])
+        pad = min(255, max(0, int(round(float(np.mean(self.mean))))))
+        return self.pack(image, input_hw, resized_hw, pad)
 
     def infer(self, blob: np.ndarray) -> Dict[str, np.ndarray]:
         return self.engine.run({self.input_name: blob}, list(self._outputs))

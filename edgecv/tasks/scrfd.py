@@ -51,10 +51,7 @@ class ScrfdDetector(TaskModel):
         self.num_anchors = int(out_cfg.get("num_anchors", 2))
         self.strides, self.with_landmarks = self._bind_outputs(out_cfg.get("strides"))
         self.input_size = self._resolve_input_size(parse_size(input_size))
-        inp = {**default_input(self.task), **self.config.input}
-        self.mean = tuple(float(v) for v in inp["mean"])
-        self.std = tuple(float(v) for v in inp["std"])
-        self.swap_rb = str(inp["color"]).upper() == "RGB"
+        self.input_contract()
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
         self.max_faces = max_faces
@@ -113,14 +110,7 @@ class ScrfdDetector(TaskModel):
     # -- pipeline --------------------------------------------------------------------------------
     def preprocess(self, image: np.ndarray) -> Tuple[np.ndarray, Tuple[float, float]]:
         """BGR uint8 image -> (1, 3, H, W) float32 tensor and (scale_x, scale_y) image->input."""
-        import cv2
-
-        ih, iw = image.shape[:2]
-        nh, nw = letterbox_scale((ih, iw), self.input_size)
-        resized = image if (nh, nw) == (ih, iw) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        blob = _core.pack_image(resized, (self.input_size[1], self.input_size[0]), self.mean, self.std,
-                                self.swap_rb, 0)
-        return blob, (nw / iw, nh / ih)
+        return self.pack(image, self.input_size, letterbox_scale(image.shape[:2], self.input_size), 0)
 
     def infer(self, blob: np.ndarray) -> Dict[str, np.ndarray]:
         """Run the engine on a preprocessed tensor; returns the bound outputs by name."""
