@@ -128,10 +128,13 @@ def verify(path: Path, expected: str) -> Path:
     return path
 
 
+def _mirror_paths(directory: Path, model: str, filename: str) -> List[Path]:
+    """Where a mirror directory may hold a model's file: ``<dir>/<model>/<file>`` or ``<dir>/<file>``."""
+    return [Path(directory) / model / filename, Path(directory) / filename]
+
+
 def _candidates(model: str, filename: str) -> List[Path]:
-    paths = []
-    for d in mirror_dirs():
-        paths += [d / model / filename, d / filename]
+    paths = [p for d in mirror_dirs() for p in _mirror_paths(d, model, filename)]
     paths.append(cache_dir() / model / filename)
     return paths
 
@@ -185,20 +188,23 @@ def _resolve_file(model: str, f: ModelFile, download: bool) -> Path:
         f"{os.environ.get(ENV_MIRROR, '')!r}) or the cache ({cache_dir()})")
 
 
+def _conversion_source(manifest: Manifest, engine: str) -> ModelFile:
+    """The ONNX file that ``engine``'s files are converted from: the manifest's own, or a ``sources`` entry."""
+    key = manifest.convert[engine]
+    files = manifest.files if key == "onnxruntime" else manifest.sources
+    if key not in files:
+        raise ModelNotFoundError(f"manifest of '{manifest.name}' converts {engine} from unknown source '{key}'")
+    return files[key][0]
+
+
 def _converted_files(manifest: Manifest, engine: str, download: bool) -> List[Path]:
     """Files for ``engine`` converted from the manifest's ONNX file, cached and re-verified: reused
     while their metadata names the same source sha256 and every file still has its recorded sha256."""
     from .engines import engine_class
 
     engine_class(engine).require_package()  # before any conversion work
-    key = manifest.convert[engine]
-    if key == "onnxruntime":
-        source, source_sha = resolve_files(manifest, "onnxruntime", download)[0], manifest.files["onnxruntime"][0].sha256
-    else:
-        if key not in manifest.sources:
-            raise ModelNotFoundError(f"manifest of '{manifest.name}' converts {engine} from unknown source '{key}'")
-        entry = manifest.sources[key][0]
-        source, source_sha = _resolve_file(manifest.name, entry, download), entry.sha256
+    entry = _conversion_source(manifest, engine)
+    source, source_sha = _resolve_file(manifest.name, entry, download), entry.sha256
     out_dir = cache_dir() / manifest.name / f"converted-{engine}"
     meta_file = out_dir / f"{manifest.name}.edgecv.json"
     if meta_file.is_file():
@@ -215,35 +221,35 @@ def _converted_files(manifest: Manifest, engine: str, download: bool) -> List[Pa
     return result.files[engine]
 
 
+def _fetch_file(model: str, f: ModelFile, mirror: Optional[Path]) -> Path:
+    """One file into the cache, verified: copied from ``mirror``, kept if cached, else downloaded."""
+    dest = cache_dir() / model / f.name
+    if mirror is not None:
+        src = next((p for p in _mirror_paths(mirror, model, f.name) if p.is_file()), None)
+        if src is None:
+            raise ModelNotFoundError(f"{f.name} not found in mirror {mirror}")
+        verify(src, f.sha256)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        return dest
+    if dest.is_file():
+        return verify(dest, f.sha256)
+    return _download(f.url, dest, f.sha256)
+
+
 def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path] = None) -> List[Path]:
-    """Copy (from ``mirror``) or download a model's files into the cache, verified; returns paths."""
+    """Copy (from ``mirror``) or download a model's files into the cache, verified; returns paths.
+    Engines converted on first use get their source copied, then are converted into the cache."""
     manifest = get_manifest(name)
-    chosen = engines or sorted(manifest.files)
     out = []
-    for engine in chosen:
+    for engine in engines or sorted(manifest.files):
         if engine in manifest.convert and engine not in manifest.files:
-            key = manifest.convert[engine]
-            if key == "onnxruntime":
-                fetch(name, ["onnxruntime"], mirror)
+            _fetch_file(name, _conversion_source(manifest, engine), mirror)
             out += _converted_files(manifest, engine, download=mirror is None)
-            continue
-        if engine not in manifest.files:
+        elif engine in manifest.files:
+            out += [_fetch_file(name, f, mirror) for f in manifest.files[engine]]
+        else:
             raise InvalidInputError(f"model '{name}' has no {engine} files")
-        for f in manifest.files[engine]:
-            dest = cache_dir() / name / f.name
-            if mirror is not None:
-                src = next((p for p in (Path(mirror) / name / f.name, Path(mirror) / f.name)
-                            if p.is_file()), None)
-                if src is None:
-                    raise ModelNotFoundError(f"{f.name} not found in mirror {mirror}")
-                verify(src, f.sha256)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dest)
-                out.append(dest)
-            elif dest.is_file():
-                out.append(verify(dest, f.sha256))
-            else:
-                out.append(_download(f.url, dest, f.sha256))
     return out
 
 

@@ -87,3 +87,13 @@ def test_fetch_from_mirror_fills_the_cache(tmp_path, monkeypatch, photos):
     shutil.copyfile(SHARED / "models" / SCRFD / "scrfd_2.5g_bnkps_shape640x640.mnn", paths[1])
     with pytest.raises(ChecksumError):
         edgecv.load(SCRFD, engine="ncnn", download=False)
+
+
+def test_fetch_converts_from_a_mirrored_source_file(tmp_path, monkeypatch):
+    """fetch --mirror for an engine converted from a `sources` file (PatchmatchNet's portable graph for
+    ncnn) copies that source from the given mirror, with no EDGECV_MODELS set."""
+    monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGECV_MODELS", "")
+    paths = hub.fetch("patchmatchnet_640x416_n5", engines=["ncnn"], mirror=SHARED / "models")
+    assert [p.suffix for p in paths] == [".param", ".bin"]
+    assert (tmp_path / "cache" / "patchmatchnet_640x416_n5" / "patchmatchnet_portable_640x416_n5.onnx").is_file()
