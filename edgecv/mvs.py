@@ -55,19 +55,6 @@ class MvsCamera:
         K[1, :] *= size[0] / h
         return replace(self, K=K, size=(int(size[0]), int(size[1])))
 
-    @property
-    def projection(self) -> np.ndarray:
-        """4x4 [[K @ E[:3, :4]], [0, 0, 0, 1]]."""
-        P = np.eye(4)
-        P[:3, :4] = self.K @ self.extrinsic[:3, :4]
-        return P
-
-    @property
-    def centre(self) -> np.ndarray:
-        """Camera centre in world coordinates."""
-        R, t = self.extrinsic[:3, :3], self.extrinsic[:3, 3]
-        return -R.T @ t
-
 
 def read_cam_file(path: Union[str, os.PathLike], size: Optional[Tuple[int, int]] = None) -> MvsCamera:
     """Parse a cam file; ``size`` (H, W) is the size of the image the intrinsics refer to."""

@@ -33,6 +33,18 @@ def shared() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    """A fresh EDGECV_CACHE for one test module (engine files converted on first use land here)."""
+    old = os.environ.get("EDGECV_CACHE")
+    os.environ["EDGECV_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("EDGECV_CACHE")
+    else:
+        os.environ["EDGECV_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def photos() -> dict:
     import edgecv
@@ -43,8 +55,8 @@ def photos() -> dict:
 _models: dict = {}
 
 
-def scrfd_model(engine: str, name: str = SCRFD, **options):
-    """Session-wide cache of loaded models (loading is the slow part)."""
+def cached_model(engine: str = "onnxruntime", name: str = SCRFD, **options):
+    """Session-wide cache of loaded models, by name, engine and options (loading is the slow part)."""
     import edgecv
 
     key = (name, engine, tuple(sorted(options.items())))

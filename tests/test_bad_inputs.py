@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SHARED, run_without_module
+from conftest import SHARED, cached_model, run_without_module
 
 import edgecv
 from edgecv.errors import (InvalidImageError, InvalidInputError, ModelContractError,
@@ -19,13 +19,10 @@ MVS = "patchmatchnet_640x416_n5"
 BAD_IMAGES = {"None": None, "empty": np.zeros((0, 0, 3), np.uint8), "float": np.zeros((32, 32, 3), np.float32),
               "2-D": np.zeros((32, 32), np.uint8), "4 channels": np.zeros((32, 32, 4), np.uint8),
               "4-D": np.zeros((1, 32, 32, 3), np.uint8)}
-_models: dict = {}
 
 
-def model(name, **kw):
-    if name not in _models:
-        _models[name] = edgecv.load(name, threads=2, **kw)
-    return _models[name]
+def model(name):
+    return cached_model("onnxruntime", name)
 
 
 @pytest.mark.parametrize("name", [SCRFD, POSE])

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ENGINES, SCRFD, SHARED, run_python, run_without_module, scrfd_model
+from conftest import ENGINES, SCRFD, SHARED, run_python, run_without_module, cached_model
 
 import edgecv
 from edgecv.errors import (EdgecvError, EngineNotInstalledError, ImageReadError, InvalidImageError,
@@ -35,14 +35,14 @@ BAD_IMAGES = {
 def test_bad_images(engine, case):
     image, error = BAD_IMAGES[case]
     with pytest.raises(error):
-        scrfd_model(engine).detect(image)
+        cached_model(engine).detect(image)
 
 
 def test_unreadable_image_file(tmp_path):
     bad = tmp_path / "not_an_image.jpg"
     bad.write_bytes(b"this is not a jpeg")
     with pytest.raises(ImageReadError, match="cannot decode"):
-        scrfd_model("onnxruntime").detect(bad)
+        cached_model("onnxruntime").detect(bad)
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     with pytest.raises(ImageReadError):
@@ -50,7 +50,7 @@ def test_unreadable_image_file(tmp_path):
 
 
 def test_tiny_and_odd_images_give_a_result():
-    model = scrfd_model("onnxruntime")
+    model = cached_model("onnxruntime")
     assert len(model.detect(np.zeros((1, 1, 3), np.uint8))) == 0
     assert len(model.detect(np.full((8, 2000, 3), 200, np.uint8))) == 0
     # A non-contiguous view (every other column) works like its copy.
@@ -104,7 +104,7 @@ def test_unknown_names_and_options():
 
 
 def test_bad_thresholds_are_refused_by_the_core():
-    model = scrfd_model("onnxruntime")
+    model = cached_model("onnxruntime")
     image = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(InvalidInputError, match="iou_threshold"):
         model.detect(image, iou_threshold=1.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import SHARED, run_python, scrfd_model
+from conftest import SHARED, run_python, cached_model
 
 import edgecv
 from edgecv import _core
@@ -129,7 +129,7 @@ def test_quaternion_matches_rotation():
 
 def test_real_faces_and_mirror_symmetry(photos):
     image = photos["group_t1.jpg"]
-    model = scrfd_model("onnxruntime")
+    model = cached_model("onnxruntime")
     faces = model.detect(image, head_pose=True)
     poses = faces.head_pose
     assert len(poses) == len(faces) == 6
@@ -151,7 +151,7 @@ def test_real_faces_and_mirror_symmetry(photos):
 
 
 def test_faces_carry_head_pose_in_results(photos):
-    faces = scrfd_model("onnxruntime").detect(photos["group_t1.jpg"], head_pose=True)
+    faces = cached_model("onnxruntime").detect(photos["group_t1.jpg"], head_pose=True)
     d = faces.to_dict()["faces"][0]["head_pose"]
     assert set(d) == {"yaw", "pitch", "roll", "rvec", "tvec", "rms_px"}
     assert faces[0].head_pose["yaw"] == pytest.approx(float(faces.head_pose.yaw[0]), abs=0.01)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from conftest import SHARED, scrfd_model
+from conftest import SHARED, cached_model
 
 import edgecv
 from edgecv.compare import compare_faces
@@ -49,7 +49,7 @@ def test_dynamic_model_takes_input_size(dynamic_model, photos):
     image = photos["group_t1.jpg"]
     default = edgecv.load(dynamic_model, threads=2)
     assert default.input_size == (640, 640)
-    ref = scrfd_model("onnxruntime", "scrfd_500m_bnkps_640").detect(image)
+    ref = cached_model("onnxruntime", "scrfd_500m_bnkps_640").detect(image)
     faces = default.detect(image)
     row = compare_faces(ref, faces, min_iou=0.98)
     assert row["matched"] == row["reference"] == row["other"] == 6
@@ -78,7 +78,7 @@ def test_model_without_landmarks(tmp_path, photos):
     assert not model.with_landmarks and len(model.engine.output_names) == 6
     faces = model.detect(photos["group_t1.jpg"])
     assert faces.landmarks is None and len(faces) == 6
-    full = scrfd_model("onnxruntime", "scrfd_500m_bnkps_640").detect(photos["group_t1.jpg"])
+    full = cached_model("onnxruntime", "scrfd_500m_bnkps_640").detect(photos["group_t1.jpg"])
     np.testing.assert_allclose(faces.boxes, full.boxes, atol=1e-4)
     assert "landmarks" not in faces.to_dict()["faces"][0]
     assert faces.draw(photos["group_t1.jpg"]).shape == photos["group_t1.jpg"].shape

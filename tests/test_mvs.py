@@ -4,7 +4,6 @@ a synthetic scene with known depth, bad inputs."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import numpy as np
@@ -27,17 +26,6 @@ NAME = "patchmatchnet_640x416_n5"
 
 
 @pytest.fixture(scope="module")
-def mvs_cache(tmp_path_factory):
-    old = os.environ.get("EDGECV_CACHE")
-    os.environ["EDGECV_CACHE"] = str(tmp_path_factory.mktemp("mvs-cache"))
-    yield
-    if old is None:
-        os.environ.pop("EDGECV_CACHE")
-    else:
-        os.environ["EDGECV_CACHE"] = old
-
-
-@pytest.fixture(scope="module")
 def scene():
     return load_scene(SCENE)
 
@@ -48,7 +36,7 @@ def ort_ref0(scene):
 
 
 @pytest.fixture(scope="module")
-def mnn_maps(scene, mvs_cache):
+def mnn_maps(scene, module_cache):
     model = edgecv.load(NAME, engine="mnn", threads=2)
     return {v: model.detect(scene, ref=v) for v in scene.views}
 
@@ -72,7 +60,7 @@ def test_contract_b_on_onnxruntime(scene, ort_ref0):
     assert _within_one_percent(model.detect(scene, ref=0).depth, ort_ref0.depth) >= 0.999
 
 
-def test_mnn_contract_a_and_ncnn_contract_b_by_name(scene, ort_ref0, mnn_maps, mvs_cache):
+def test_mnn_contract_a_and_ncnn_contract_b_by_name(scene, ort_ref0, mnn_maps, module_cache):
     mnn = edgecv.load(NAME, engine="mnn", threads=2)
     assert mnn.contract == "A"
     assert _within_one_percent(mnn_maps[0].depth, ort_ref0.depth) >= 0.999
@@ -141,7 +129,7 @@ def test_depth_map_api(ort_ref0, tmp_path):
     assert ort_ref0.to_dict()["valid_pixels"] == 416 * 640
 
 
-def test_cli_mvs(tmp_path, mvs_cache):
+def test_cli_mvs(tmp_path, module_cache):
     out = run_python("-m", "edgecv", "mvs", str(SCENE), "--engine", "mnn", "--threads", "2", "--refs", "0,1,4",
                      "--out", str(tmp_path), "--json", timeout=600)
     assert out.returncode == 0, out.stderr
@@ -235,7 +223,7 @@ def test_synthetic_scene_geometry():
     assert set(np.unique(result.view_ids)) == {0, 1, 2}
 
 
-def test_bad_inputs(scene, tmp_path, mvs_cache):
+def test_bad_inputs(scene, tmp_path, module_cache):
     model = edgecv.load(NAME, threads=1)
     with pytest.raises(InvalidInputError, match="takes 5 views"):
         model.detect(scene.views_for(0, 4))

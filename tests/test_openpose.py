@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ENGINES, SHARED, run_python
+from conftest import ENGINES, SHARED, cached_model, run_python
 
 import edgecv
 from edgecv import _core
@@ -16,33 +16,15 @@ from reference import openpose_python
 POSE = "lightweight_openpose_hpe0001"
 NECK, R_SHO, L_SHO, NOSE, R_HIP, L_HIP = 1, 2, 5, 0, 8, 11
 EXPECTED_PEOPLE = {"street_1.jpg": 4, "street_4.jpg": 8}
-_models: dict = {}
 
 
 def pose_model(engine):
-    if engine not in _models:
-        _models[engine] = edgecv.load(POSE, engine=engine, threads=2)
-    return _models[engine]
-
-
-@pytest.fixture(scope="module")
-def pose_cache(tmp_path_factory):
-    """ncnn/MNN files are converted from the ONNX on first use into this cache."""
-    import os
-
-    old = os.environ.get("EDGECV_CACHE")
-    os.environ["EDGECV_CACHE"] = str(tmp_path_factory.mktemp("pose-cache"))
-    yield
-    _models.clear()
-    if old is None:
-        os.environ.pop("EDGECV_CACHE")
-    else:
-        os.environ["EDGECV_CACHE"] = old
+    return cached_model(engine, POSE)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("photo", sorted(EXPECTED_PEOPLE))
-def test_people_found_with_plausible_skeletons(engine, photo, photos, pose_cache):
+def test_people_found_with_plausible_skeletons(engine, photo, photos, module_cache):
     poses = pose_model(engine).detect(photos[photo])
     assert abs(len(poses) - EXPECTED_PEOPLE[photo]) <= 1
     h, w = photos[photo].shape[:2]
@@ -65,7 +47,7 @@ def test_people_found_with_plausible_skeletons(engine, photo, photos, pose_cache
 
 @pytest.mark.parametrize("engine", ["ncnn", "mnn"])
 @pytest.mark.parametrize("photo", sorted(EXPECTED_PEOPLE))
-def test_engines_agree_within_2px(engine, photo, photos, pose_cache):
+def test_engines_agree_within_2px(engine, photo, photos, module_cache):
     ref = pose_model("onnxruntime").detect(photos[photo])
     got = pose_model(engine).detect(photos[photo])
     row = compare_poses(ref, got)

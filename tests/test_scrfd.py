@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ENGINES, PHOTOS, SCRFD, scrfd_model
+from conftest import ENGINES, PHOTOS, SCRFD, cached_model
 
 import edgecv
 from edgecv.compare import compare_faces
@@ -21,7 +21,7 @@ MIN_FACES = {"group_t1.jpg": 6, "street_1.jpg": 2, "street_4.jpg": 5, "street_6.
 @pytest.mark.parametrize("photo", PHOTOS)
 def test_faces_found(engine, photo, photos):
     image = photos[photo]
-    faces = scrfd_model(engine).detect(image)
+    faces = cached_model(engine).detect(image)
     assert MIN_FACES[photo] <= len(faces) <= MIN_FACES[photo] + 3
     assert faces.boxes.shape == (len(faces), 4) and faces.boxes.dtype == np.float32
     assert faces.landmarks.shape == (len(faces), 5, 2)
@@ -44,7 +44,7 @@ GROUP_FACE_CENTRES = [(796, 410), (519, 340), (114, 330), (1178, 335), (959, 129
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_group_photo_faces_are_the_six_people(engine, photos):
-    faces = scrfd_model(engine).detect(photos["group_t1.jpg"])
+    faces = cached_model(engine).detect(photos["group_t1.jpg"])
     assert len(faces) == 6
     centres = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
     for expected in GROUP_FACE_CENTRES:
@@ -57,8 +57,8 @@ def test_group_photo_faces_are_the_six_people(engine, photos):
 @pytest.mark.parametrize("photo", PHOTOS)
 def test_engines_agree_with_onnxruntime(engine, photo, photos):
     """lite.ai.toolkit's ncnn and MNN conversions give the ONNX model's faces."""
-    ref = scrfd_model("onnxruntime").detect(photos[photo])
-    got = scrfd_model(engine).detect(photos[photo])
+    ref = cached_model("onnxruntime").detect(photos[photo])
+    got = cached_model(engine).detect(photos[photo])
     row = compare_faces(ref, got, min_iou=0.98)
     assert row["missing"] == row["extra"] == 0 and row["matched"] == len(ref) > 0, f"{engine} vs ORT on {photo}"
     assert row["max_landmark_px"] <= 1.0
@@ -67,7 +67,7 @@ def test_engines_agree_with_onnxruntime(engine, photo, photos):
 
 @pytest.mark.parametrize("photo", PHOTOS)
 def test_cpp_decode_matches_numpy_reference(photo, photos):
-    model = scrfd_model("onnxruntime")
+    model = cached_model("onnxruntime")
     image = photos[photo]
     blob, scale = model.preprocess(image)
     raw = model.infer(blob)
@@ -84,7 +84,7 @@ def test_cpp_decode_matches_numpy_reference(photo, photos):
 def test_preprocess_matches_numpy_letterbox(photos):
     import cv2
 
-    model = scrfd_model("onnxruntime")
+    model = cached_model("onnxruntime")
     image = photos["street_4.jpg"]  # 1500 x 895 -> 640 x 382
     blob, (sx, sy) = model.preprocess(image)
     assert blob.shape == (1, 3, 640, 640) and blob.dtype == np.float32
@@ -97,7 +97,7 @@ def test_preprocess_matches_numpy_letterbox(photos):
 
 
 def test_500m_model_and_thresholds(photos):
-    model = scrfd_model("onnxruntime", "scrfd_500m_bnkps_640")
+    model = cached_model("onnxruntime", "scrfd_500m_bnkps_640")
     faces = model.detect(photos["group_t1.jpg"])
     assert len(faces) == 6
     assert len(model.detect(photos["group_t1.jpg"], max_faces=2)) == 2
@@ -108,7 +108,7 @@ def test_500m_model_and_thresholds(photos):
 
 def test_result_api(photos):
     image = photos["group_t1.jpg"]
-    faces = scrfd_model("onnxruntime").detect(image)
+    faces = cached_model("onnxruntime").detect(image)
     items = list(faces)
     assert len(items) == len(faces) == 6
     assert items[0].score == pytest.approx(float(faces.scores[0]))
@@ -118,7 +118,7 @@ def test_result_api(photos):
     assert drawn.shape == image.shape and not np.array_equal(drawn, image)
     assert np.array_equal(image, photos["group_t1.jpg"]), "draw() copies by default"
     # The path form of detect() gives the same result as the array form.
-    again = scrfd_model("onnxruntime").detect(str(edgecv.__file__ and _photo_path("group_t1.jpg")))
+    again = cached_model("onnxruntime").detect(str(edgecv.__file__ and _photo_path("group_t1.jpg")))
     np.testing.assert_array_equal(again.boxes, faces.boxes)
 
 
@@ -133,7 +133,7 @@ def test_direct_paths_load_every_engine(shared, photos):
     paths = {"onnxruntime": d / "scrfd_2.5g_bnkps_shape640x640.onnx",
              "ncnn": d / "scrfd_2.5g_bnkps_shape640x640.opt.param",
              "mnn": d / "scrfd_2.5g_bnkps_shape640x640.mnn"}
-    ref = scrfd_model("onnxruntime").detect(photos["street_12.jpg"])
+    ref = cached_model("onnxruntime").detect(photos["street_12.jpg"])
     for engine, path in paths.items():
         model = edgecv.load(path, threads=1)
         assert model.engine.name == engine and model.input_size == (640, 640)
