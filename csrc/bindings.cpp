@@ -113,6 +113,9 @@ py::tuple decode_scrfd(const py::list& levels, std::pair<int, int> input_size, i
   p.clip_height = clip.second;
 
   std::vector<edgecv::ScrfdLevel> lv;
+  // Owning references to every array read while the GIL is released: the list (and the tuples in
+  // it) may be changed by another thread meanwhile, which would otherwise free them.
+  std::vector<py::array> keep;
   py::ssize_t landmark_cols = -1;
   for (std::size_t i = 0; i < levels.size(); ++i) {
     const std::string where = "level " + std::to_string(i);
@@ -127,14 +130,20 @@ py::tuple decode_scrfd(const py::list& levels, std::pair<int, int> input_size, i
       throw InvalidInput(where + ": stride must be an int");
     }
     const py::ssize_t rows = leading_dim(t[1], where + " scores");
-    level.scores = checked<float>(t[1], where + " scores", {{rows, 1}}).data();
-    level.boxes = checked<float>(t[2], where + " boxes", {{rows, 4}}).data();
+    const auto scores = checked<float>(t[1], where + " scores", {{rows, 1}});
+    const auto boxes = checked<float>(t[2], where + " boxes", {{rows, 4}});
+    level.scores = scores.data();
+    level.boxes = boxes.data();
+    keep.push_back(scores.array);
+    keep.push_back(boxes.array);
     if (!t[3].is_none()) {
       const py::array lm = as_array(t[3], where + " landmarks");
       if (landmark_cols < 0 && lm.ndim() == 2) landmark_cols = lm.shape(1);
       if (landmark_cols <= 0 || landmark_cols % 2 != 0)
         throw InvalidInput(where + " landmarks: expected (rows, 2*K) with K >= 1");
-      level.landmarks = checked<float>(t[3], where + " landmarks", {{rows, landmark_cols}}).data();
+      const auto marks = checked<float>(t[3], where + " landmarks", {{rows, landmark_cols}});
+      level.landmarks = marks.data();
+      keep.push_back(marks.array);
       p.num_landmarks = static_cast<int>(landmark_cols / 2);
     }
     level.rows = static_cast<std::size_t>(rows);
@@ -353,8 +362,11 @@ py::tuple solve_pnp(const py::object& object_points, const py::object& image_poi
   return py::make_tuple(out_r, out_m, out_t, out_rms);
 }
 
-edgecv::DepthView depth_view(const py::handle& depth, const py::handle& K, const py::handle& E, const std::string& name) {
+// A depth map with its camera; the depth array is appended to `keep` so that it outlives a GIL release.
+edgecv::DepthView depth_view(const py::handle& depth, const py::handle& K, const py::handle& E, const std::string& name,
+                             std::vector<py::array>& keep) {
   const auto d = checked<float>(depth, name + " depth", {{-1, -1}});
+  keep.push_back(d.array);
   edgecv::DepthView v;
   v.depth = d.data();
   v.height = static_cast<int>(d.dim(0));
@@ -369,19 +381,26 @@ edgecv::DepthView depth_view(const py::handle& depth, const py::handle& K, const
 
 py::tuple check_consistency(const py::object& depth, const py::object& K, const py::object& E, const py::list& sources,
                             const py::object& confidence, float max_reprojection_px, float max_relative_depth,
-                            int min_views, float min_confidence) {
-  const edgecv::DepthView ref = depth_view(depth, K, E, "reference");
+                            int min_views, float min_confidence, int threads) {
+  std::vector<py::array> keep;
+  const edgecv::DepthView ref = depth_view(depth, K, E, "reference", keep);
   std::vector<edgecv::DepthView> views;
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const py::handle item = sources[i];
     if (!py::isinstance<py::tuple>(item) || py::len(item) != 3)
       throw InvalidInput("source " + std::to_string(i) + ": expected a (depth, K, extrinsic) tuple");
     const auto t = py::reinterpret_borrow<py::tuple>(item);
-    views.push_back(depth_view(t[0], t[1], t[2], "source " + std::to_string(i)));
+    views.push_back(depth_view(t[0], t[1], t[2], "source " + std::to_string(i), keep));
   }
-  const float* conf = confidence.is_none() ? nullptr
-                                           : checked<float>(confidence, "confidence", {{ref.height, ref.width}}).data();
+  const float* conf = nullptr;
+  if (!confidence.is_none()) {
+    const auto c = checked<float>(confidence, "confidence", {{ref.height, ref.width}});
+    keep.push_back(c.array);
+    conf = c.data();
+  }
+  if (threads < 0 || threads > 1024) throw InvalidInput("threads must be in [0, 1024] (0 = all cores)");
   edgecv::ConsistencyParams p;
+  p.threads = static_cast<unsigned>(threads);
   p.max_reprojection_px = max_reprojection_px;
   p.max_relative_depth = max_relative_depth;
   p.min_views = min_views;
@@ -403,11 +422,20 @@ py::tuple check_consistency(const py::object& depth, const py::object& K, const 
 
 py::tuple backproject(const py::object& depth, const py::object& K, const py::object& E, const py::object& mask,
                       const py::object& image) {
-  const edgecv::DepthView v = depth_view(depth, K, E, "depth map");
+  std::vector<py::array> keep;
+  const edgecv::DepthView v = depth_view(depth, K, E, "depth map", keep);
   const std::uint8_t* m = nullptr;
   const std::uint8_t* img = nullptr;
-  if (!mask.is_none()) m = checked<std::uint8_t>(mask, "mask", {{v.height, v.width}}).data();
-  if (!image.is_none()) img = checked<std::uint8_t>(image, "image", {{v.height, v.width, 3}}).data();
+  if (!mask.is_none()) {
+    const auto a = checked<std::uint8_t>(mask, "mask", {{v.height, v.width}});
+    keep.push_back(a.array);
+    m = a.data();
+  }
+  if (!image.is_none()) {
+    const auto a = checked<std::uint8_t>(image, "image", {{v.height, v.width, 3}});
+    keep.push_back(a.array);
+    img = a.data();
+  }
   std::vector<float> xyz;
   std::vector<std::uint8_t> colours;
   {
@@ -448,10 +476,24 @@ PYBIND11_MODULE(_core, m) {
     }
   });
 
+  const edgecv::ScrfdParams scrfd_defaults;
+  py::class_<edgecv::ScrfdParams>(m, "ScrfdParams", "Defaults of SCRFD decoding (read by the Python options).")
+      .def(py::init<>())
+      .def_readonly("num_anchors", &edgecv::ScrfdParams::num_anchors)
+      .def_readonly("score_threshold", &edgecv::ScrfdParams::score_threshold)
+      .def_readonly("iou_threshold", &edgecv::ScrfdParams::iou_threshold)
+      .def_readonly("pre_nms_top_k", &edgecv::ScrfdParams::pre_nms_top_k)
+      .def_readonly("max_detections", &edgecv::ScrfdParams::max_detections);
+  py::class_<edgecv::ConsistencyParams>(m, "ConsistencyParams", "Defaults of depth-map filtering (read by FusionParams).")
+      .def(py::init<>())
+      .def_readonly("max_reprojection_px", &edgecv::ConsistencyParams::max_reprojection_px)
+      .def_readonly("max_relative_depth", &edgecv::ConsistencyParams::max_relative_depth)
+      .def_readonly("min_views", &edgecv::ConsistencyParams::min_views)
+      .def_readonly("min_confidence", &edgecv::ConsistencyParams::min_confidence);
   m.def("decode_scrfd", &decode_scrfd, py::arg("levels"), py::arg("input_size"),
-        py::arg("num_anchors") = 2, py::arg("score_threshold") = 0.5f,
-        py::arg("iou_threshold") = 0.4f, py::arg("pre_nms_top_k") = 5000,
-        py::arg("max_detections") = 0, py::arg("scale") = std::make_pair(1.f, 1.f),
+        py::arg("num_anchors") = scrfd_defaults.num_anchors, py::arg("score_threshold") = scrfd_defaults.score_threshold,
+        py::arg("iou_threshold") = scrfd_defaults.iou_threshold, py::arg("pre_nms_top_k") = scrfd_defaults.pre_nms_top_k,
+        py::arg("max_detections") = scrfd_defaults.max_detections, py::arg("scale") = std::make_pair(1.f, 1.f),
         py::arg("clip") = std::make_pair(0.f, 0.f),
         R"doc(Decode SCRFD head outputs into faces.
 
@@ -481,7 +523,9 @@ landmarks (N,K,2) or None) sorted by score.)doc");
       .def_readwrite("limb_length_prior", &edgecv::PoseParams::limb_length_prior)
       .def_readwrite("paf_scale", &edgecv::PoseParams::paf_scale)
       .def_readwrite("min_parts", &edgecv::PoseParams::min_parts)
-      .def_readwrite("min_mean_score", &edgecv::PoseParams::min_mean_score);
+      .def_readwrite("min_mean_score", &edgecv::PoseParams::min_mean_score)
+      .def("effective_peak_radius", &edgecv::effective_peak_radius,
+           "The peak window radius used: peak_radius, or round(1.5 / paf_scale) when it is 0.");
   m.def("group_poses", &group_poses, py::arg("heatmaps"), py::arg("pafs"), py::arg("limbs"),
         py::arg("params") = edgecv::PoseParams(),
         "Group people from part heatmaps (P, H, W) and PAFs (C, h, w), float32, with a limb table "
@@ -496,12 +540,17 @@ landmarks (N,K,2) or None) sorted by score.)doc");
         "image_points (B,N,2) pixels, camera_matrix (3,3) or (B,3,3), dist_coeffs None/(4,)/(5,) as k1 k2 p1 "
         "p2 [k3], optional initial rvecs/tvecs (B,3). Returns rvecs (B,3), rotations (B,3,3), tvecs (B,3), "
         "rms reprojection error (B,) in pixels.");
+  const edgecv::ConsistencyParams consistency_defaults;
   m.def("check_consistency", &check_consistency, py::arg("depth"), py::arg("K"), py::arg("extrinsic"),
-        py::arg("sources"), py::arg("confidence") = py::none(), py::arg("max_reprojection_px") = 1.0f,
-        py::arg("max_relative_depth") = 0.01f, py::arg("min_views") = 2, py::arg("min_confidence") = 0.0f,
+        py::arg("sources"), py::arg("confidence") = py::none(),
+        py::arg("max_reprojection_px") = consistency_defaults.max_reprojection_px,
+        py::arg("max_relative_depth") = consistency_defaults.max_relative_depth,
+        py::arg("min_views") = consistency_defaults.min_views,
+        py::arg("min_confidence") = consistency_defaults.min_confidence, py::arg("threads") = 0,
         "Geometric consistency of a reference depth map (H, W) float32 with K (3,3) and world->camera extrinsic "
         "(4,4) float64 against sources [(depth, K, extrinsic), ...]. Returns mask uint8 (H,W), consistent-view "
-        "counts int32 (H,W) and the depth averaged over consistent views float32 (H,W).");
+        "counts int32 (H,W) and the depth averaged over consistent views float32 (H,W). threads: worker threads over "
+        "rows (0 = all cores).");
   m.def("backproject", &backproject, py::arg("depth"), py::arg("K"), py::arg("extrinsic"), py::arg("mask") = py::none(),
         py::arg("image") = py::none(),
         "World points (M,3) float32 of the pixels with depth > 0 (and mask != 0), with their colours (M,3) uint8 "

@@ -16,11 +16,13 @@ struct DepthView {
   std::array<double, 16> E{};
 };
 
+// Defaults of depth-map filtering; Python reads them from here (edgecv._core.ConsistencyParams()).
 struct ConsistencyParams {
   float max_reprojection_px = 1.0f;  // forward-backward reprojection error in reference pixels
   float max_relative_depth = 0.01f;  // |d_back - d| / d
   int min_views = 2;                 // consistent source views needed to keep a pixel
-  float min_confidence = 0.0f;       // photometric confidence needed (when a confidence map is given)
+  float min_confidence = 0.5f;       // photometric confidence needed (when a confidence map is given);
+                                     // PatchmatchNet's confidence has a median of ~0.55 on real scenes
   unsigned threads = 0;              // worker threads over image rows (0 = all cores)
 };
 

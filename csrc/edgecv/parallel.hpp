@@ -14,7 +14,30 @@ inline unsigned worker_count(unsigned threads, std::size_t work_items) {
   return static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(n, work_items)));
 }
 
-// Calls fn(begin, end) on disjoint chunks covering [0, n); fn must not throw.
+// Joins every thread it holds when it goes out of scope, also while an exception unwinds (a
+// std::thread destroyed while joinable would call std::terminate).
+class ThreadGroup {
+ public:
+  ThreadGroup() = default;
+  ThreadGroup(const ThreadGroup&) = delete;
+  ThreadGroup& operator=(const ThreadGroup&) = delete;
+  ~ThreadGroup() { join(); }
+
+  template <class Fn>
+  void spawn(Fn&& fn) { threads_.emplace_back(std::forward<Fn>(fn)); }
+
+  void join() {
+    for (std::thread& t : threads_)
+      if (t.joinable()) t.join();
+    threads_.clear();
+  }
+
+ private:
+  std::vector<std::thread> threads_;
+};
+
+// Calls fn(begin, end) on disjoint chunks covering [0, n); fn must not throw. If starting a thread
+// fails (std::system_error), the threads already started are joined before the error propagates.
 template <class Fn>
 void parallel_for(std::size_t n, unsigned threads, Fn fn) {
   const unsigned workers = worker_count(threads, n);
@@ -22,14 +45,14 @@ void parallel_for(std::size_t n, unsigned threads, Fn fn) {
     fn(std::size_t{0}, n);
     return;
   }
-  std::vector<std::thread> pool;
   const std::size_t chunk = (n + workers - 1) / workers;
+  ThreadGroup pool;
   for (unsigned w = 1; w < workers; ++w) {
     const std::size_t begin = std::min(n, w * chunk), end = std::min(n, begin + chunk);
-    if (begin < end) pool.emplace_back([=] { fn(begin, end); });
+    if (begin < end) pool.spawn([=] { fn(begin, end); });
   }
   fn(std::size_t{0}, std::min(n, chunk));
-  for (std::thread& t : pool) t.join();
+  pool.join();
 }
 
 }  // namespace edgecv

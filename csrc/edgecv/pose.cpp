@@ -57,11 +57,18 @@ bool is_window_max(const MapView& m, int c, int y, int x, int r) {
 
 }  // namespace
 
+int effective_peak_radius(const PoseParams& p) {
+  if (p.peak_radius != 0) return p.peak_radius;
+  const float r = std::round(kPeakRadiusCells / p.paf_scale);
+  return std::isfinite(r) ? static_cast<int>(std::min(16.f, std::max(1.f, r))) : 1;
+}
+
 void check_peak_inputs(const MapView& hm, const PoseParams& p) {
   require(hm.data != nullptr && hm.channels > 0 && hm.height > 0 && hm.width > 0,
           "heatmaps must be a non-empty (parts, H, W) array");
   require(std::isfinite(p.peak_threshold), "peak_threshold must be finite");
-  require(p.peak_radius >= 1 && p.peak_radius <= 16, "peak_radius must be in [1, 16]");
+  require(p.peak_radius >= 0 && p.peak_radius <= 16, "peak_radius must be in [0, 16] (0 = automatic)");
+  require(std::isfinite(p.paf_scale) && p.paf_scale > 0.f, "paf_scale must be > 0");
   require(p.max_peaks_per_part >= 1 && p.max_peaks_per_part <= 4096, "max_peaks_per_part must be in [1, 4096]");
   require(all_finite(hm), "heatmaps contain NaN or infinite values");
 }
@@ -100,7 +107,7 @@ void check_pose_inputs(const MapView& hm, const MapView& paf, const std::vector<
 
 std::vector<Peak> find_peaks(const MapView& hm, const PoseParams& p) {
   std::vector<Peak> peaks;
-  const int r = p.peak_radius;
+  const int r = effective_peak_radius(p);
   for (int c = 0; c < hm.channels; ++c) {
     const std::size_t first = peaks.size();
     for (int y = 0; y < hm.height; ++y) {

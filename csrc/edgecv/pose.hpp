@@ -14,9 +14,14 @@ struct Limb {
   bool seed = true;
 };
 
+// Peaks closer than this many network-output cells merge (the default window when peak_radius is 0).
+inline constexpr float kPeakRadiusCells = 1.5f;
+
+// Defaults of OpenPose grouping; Python reads them from here (edgecv._core.PoseParams()).
 struct PoseParams {
   float peak_threshold = 0.1f;     // minimum heatmap value of a peak
-  int peak_radius = 1;             // a peak is the maximum of its (2r+1)^2 window
+  int peak_radius = 0;             // a peak is the maximum of its (2r+1)^2 window; 0 = automatic:
+                                   // round(kPeakRadiusCells / paf_scale), i.e. 1.5 network cells
   bool subpixel = true;            // quadratic refinement of peak positions
   int max_peaks_per_part = 128;    // best peaks kept per part
   int paf_samples = 10;            // samples along a candidate limb
@@ -25,7 +30,8 @@ struct PoseParams {
   float limb_length_prior = 0.5f;  // penalty min(prior * map_height / length - 1, 0) on long limbs
   float paf_scale = 1.f;           // PAF pixels per heatmap pixel (1 / heatmap upsampling factor);
                                    // pixel centres are aligned as cv2.resize does
-  int min_parts = 3;               // people with fewer parts are dropped
+  int min_parts = 5;               // people with fewer parts are dropped (5 drops the 3-4 part
+                                   // fragments of people cut by the image border)
   float min_mean_score = 0.2f;     // people whose score / parts is lower are dropped
 };
 
@@ -50,6 +56,9 @@ struct MapView {
   const float* data = nullptr;
   int channels = 0, height = 0, width = 0;
 };
+
+// The window radius find_peaks uses: peak_radius, or the automatic one when it is 0.
+int effective_peak_radius(const PoseParams& params);
 
 // Validates the heatmaps (non-empty, finite) and the peak parameters. Throws InvalidInput.
 void check_peak_inputs(const MapView& heatmaps, const PoseParams& params);

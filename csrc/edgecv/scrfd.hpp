@@ -21,6 +21,7 @@ struct ScrfdLevel {
   std::size_t rows = 0;
 };
 
+// Defaults of SCRFD decoding; Python reads them from here (edgecv._core.ScrfdParams()).
 struct ScrfdParams {
   int input_width = 0;   // network input size in pixels
   int input_height = 0;
@@ -29,7 +30,7 @@ struct ScrfdParams {
   float score_threshold = 0.5f;
   float iou_threshold = 0.4f;
   long pre_nms_top_k = 5000;  // per level; <= 0 means no limit
-  long max_detections = 0;    // after NMS; <= 0 means no limit
+  long max_detections = 1000; // after NMS; <= 0 means no limit
   // Network-input pixels -> original-image pixels: x_orig = x_net / scale_x.
   float scale_x = 1.f;
   float scale_y = 1.f;

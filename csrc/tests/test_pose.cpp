@@ -88,6 +88,7 @@ TEST_CASE("grouping builds people, merges fragments and drops small ones") {
   }
   m.blob(2, 55, 35);  // isolated false peak: belongs to nobody
   PoseParams p;
+  p.min_parts = 3;  // the default (5) is for 18-part skeletons
   std::vector<Peak> peaks;
   const auto people = group_people(m.heatmaps(), m.pafs(), {{0, 1, 0, 1, true}, {1, 2, 2, 3, true}}, p, &peaks);
   CHECK(people.size() == 2);
@@ -119,6 +120,18 @@ TEST_CASE("pose inputs are validated") {
   CHECK_THROWS(group_people(m.heatmaps(), small_paf, {{0, 1, 0, 1, true}}, p), InvalidInput);
   p.paf_scale = 0.5f;  // 5x5 PAF for a 10x10 heatmap upsampled by 2 is fine
   CHECK(group_people(m.heatmaps(), small_paf, {{0, 1, 0, 1, true}}, p).empty());
-  p.peak_radius = 0;
+  p.peak_radius = -1;
   CHECK_THROWS(check_peak_inputs(m.heatmaps(), p), InvalidInput);
+  p.peak_radius = 17;
+  CHECK_THROWS(check_peak_inputs(m.heatmaps(), p), InvalidInput);
+}
+
+TEST_CASE("PoseParams defaults and the automatic peak radius") {
+  PoseParams p;
+  CHECK(p.min_parts == 5 && p.peak_radius == 0);
+  CHECK(effective_peak_radius(p) == 2);  // 1.5 cells at paf_scale 1 rounds to 2
+  p.paf_scale = 0.25f;                    // heatmaps upsampled x4: 6 upsampled pixels
+  CHECK(effective_peak_radius(p) == 6);
+  p.peak_radius = 3;
+  CHECK(effective_peak_radius(p) == 3);
 }
