@@ -25,7 +25,7 @@ SCENE = REPO.parent / "shared" / "data" / "mvs_office_8view"
 CHILD = """
 import json, sys, time, resource
 import edgecv
-from edgecv.mvs import load_scene
+from edgecv.tasks.mvs import load_scene
 engine, threads, views = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 scene = load_scene(sys.argv[4])
 model = edgecv.load("patchmatchnet_640x416_n5", engine=engine, threads=threads)
@@ -58,7 +58,7 @@ def main() -> int:
     import numpy as np
 
     import edgecv
-    from edgecv.mvs import FusionParams, filter_depth, load_scene
+    from edgecv.tasks.mvs import FusionParams, filter_depth, load_scene
     from _timing import median_ms
     from reference import mvs_numpy
 

@@ -42,11 +42,12 @@ def main() -> int:
     rows = []
     for engine in args.engines.split(","):
         model = edgecv.load("lightweight_openpose_hpe0001", engine=engine, threads=args.threads)
-        p = model.params
+        p = model.grouping_params(model.settings)
         for name in PHOTOS:
             image = edgecv.read_image(Path(args.images) / name)
-            blob, scale = model.preprocess(image)
-            raw = model.infer(blob)
+            prepared = model.prepare(image)
+            blob = prepared.feeds["data"]
+            raw = model.infer(prepared)
             heatmaps, pafs = model.split_outputs(raw)
             f = model.upsample
             parts = np.stack([cv2.resize(heatmaps[c], (heatmaps.shape[2] * f, heatmaps.shape[1] * f),
@@ -54,13 +55,13 @@ def main() -> int:
             pafs = np.ascontiguousarray(pafs)
             cpp = median_ms(lambda: _core.group_poses(parts, pafs, model.limbs, p), max(args.repeat, 50))
             python = median_ms(lambda: openpose_python.group(
-                parts, pafs, model.limbs, p.peak_threshold, p.peak_radius, p.subpixel, p.paf_samples,
+                parts, pafs, model.limbs, p.peak_threshold, p.effective_peak_radius(), p.subpixel, p.paf_samples,
                 p.paf_sample_threshold, p.paf_success_ratio, p.limb_length_prior, p.paf_scale, p.min_parts,
                 p.min_mean_score), 3)
-            infer = median_ms(lambda: model.infer(blob), args.repeat)
-            post = median_ms(lambda: model.postprocess(raw, scale), max(args.repeat, 20))
+            infer = median_ms(lambda: model.infer(prepared), args.repeat)
+            post = median_ms(lambda: model.postprocess(raw, prepared), max(args.repeat, 20))
             rows.append({"engine": engine, "image": name, "input": f"{blob.shape[2]}x{blob.shape[3]}",
-                         "people": len(model.postprocess(raw, scale)), "infer_ms": round(infer, 1),
+                         "people": len(model.postprocess(raw, prepared)), "infer_ms": round(infer, 1),
                          "post_ms": round(post, 2), "post_share_pct": round(100 * post / infer, 2),
                          "grouping_cpp_ms": round(cpp, 3), "grouping_python_ms": round(python, 1),
                          "python_over_cpp": round(python / cpp, 1),

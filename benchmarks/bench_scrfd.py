@@ -41,19 +41,20 @@ def main() -> int:
     for engine in args.engines.split(","):
         model = edgecv.load(args.model, engine=engine, threads=args.threads)
         for label, image in images.items():
-            blob, scale = model.preprocess(image)
-            t = interleaved_ms({"raw": lambda: model.infer(blob), "detect": lambda: model.detect(image)},
-                            args.repeat)
-            raw = model.infer(blob)
+            prepared = model.prepare(image)
+            scale = prepared.context["scale"]
+            t = interleaved_ms({"raw": lambda: model.infer(prepared), "detect": lambda: model.detect(image)},
+                               args.repeat)
+            raw = model.infer(prepared)
             # Microsecond-scale: each in its own block (interleaving with numpy's large temporaries
             # would evict the other's working set between calls).
-            post = {"cpp": median_ms(lambda: model.postprocess(raw, scale, image.shape[:2]), 1000),
+            post = {"cpp": median_ms(lambda: model.postprocess(raw, prepared), 1000),
                     "numpy": median_ms(lambda: scrfd_numpy.decode(raw, model.input_size, scale, image.shape[:2]), 300)}
             rows.append({
                 "engine": engine, "image": label, "faces": len(model.detect(image)),
                 "raw_ms": round(t["raw"], 2), "detect_ms": round(t["detect"], 2),
                 "detect_over_raw": round(t["detect"] / t["raw"], 3),
-                "pre_ms": round(median_ms(lambda: model.preprocess(image), 20), 3),
+                "pre_ms": round(median_ms(lambda: model.prepare(image), 20), 3),
                 "post_cpp_ms": round(post["cpp"], 4), "post_numpy_ms": round(post["numpy"], 3),
                 "numpy_over_cpp": round(post["numpy"] / post["cpp"], 1),
             })

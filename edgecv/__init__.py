@@ -1,4 +1,4 @@
-"""edgecv: computer-vision models on edge devices, one small API over ONNXRuntime, ncnn and MNN.
+"""edgecv: computer-vision models on edge devices, one small API over ONNX Runtime, ncnn and MNN.
 
     >>> import edgecv
     >>> model = edgecv.load("scrfd_2.5g_bnkps_640", engine="ncnn", threads=2)
@@ -9,20 +9,23 @@ Importing edgecv imports no inference engine; engines load on first use.
 
 from __future__ import annotations
 
-from .errors import (ChecksumError, DownloadError, EdgecvError, EngineNotInstalledError,
-                     ImageReadError, InvalidImageError, InvalidInputError, ModelContractError,
-                     ModelLoadError, ModelNotFoundError, SceneError)
-from .headpose import Camera, HeadPoses, head_pose
-from .depth_io import read_depth, read_ply, write_ply
+from .errors import (ChecksumError, ConversionError, ConverterNotFoundError, DownloadError, EdgecvError,
+                     EngineNotInstalledError, EngineRuntimeError, ImageReadError, InvalidImageError,
+                     InvalidInputError, ModelContractError, ModelLoadError, ModelNotFoundError, OutputWriteError,
+                     SceneError)
 from .image import read_image
-from .loading import load
-from .results import DepthMap, Face, Faces, Pose, Poses
-
-__version__ = "0.1.0"
+from .loading import fetch, load
+from .tasks import TASKS
+from .tasks.mvs import DepthMap, read_depth, read_ply, write_ply
+from .tasks.openpose import Pose, Poses
+from .tasks.scrfd import Face, Faces
+from .tasks.scrfd.headpose import Camera, HeadPoses, head_pose
+from .versions import __version__
 
 __all__ = [
-    "load", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "DepthMap",
-    "read_depth", "read_ply", "write_ply", "EdgecvError", "InvalidInputError", "InvalidImageError",
+    "load", "fetch", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "DepthMap",
+    "TASKS", "read_depth", "read_ply", "write_ply", "EdgecvError", "InvalidInputError", "InvalidImageError",
     "ImageReadError", "ModelNotFoundError", "ChecksumError", "ModelLoadError", "ModelContractError",
-    "EngineNotInstalledError", "DownloadError", "SceneError", "__version__",
+    "EngineNotInstalledError", "EngineRuntimeError", "DownloadError", "SceneError", "ConversionError",
+    "ConverterNotFoundError", "OutputWriteError", "__version__",
 ]

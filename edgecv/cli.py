@@ -1,4 +1,9 @@
-"""Command line: ``edgecv detect | convert | validate | mvs | info | fetch``."""
+"""Command line: ``edgecv detect | convert | validate | mvs | info | fetch``.
+
+Task options and validation gates become flags from the task registry (``edgecv.tasks``); an option of
+another task's model is refused with a one-line error. Every error is one line on stderr and exit
+status 2; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -7,75 +12,156 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import EdgecvError, InvalidInputError
-
-
-def _size(text: str):
-    """``640`` or ``HxW``."""
-    parts = text.lower().split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 2:
-        return tuple(values)
-    raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}")
+from .errors import EdgecvError, InvalidInputError, OutputWriteError
+from .targets import ENGINE_NAMES
 
 
-def _cmd_detect(args: argparse.Namespace) -> int:
+def _emit_json(doc: Any) -> None:
+    json.dump(doc, sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def _write_image(path: Path, image) -> Path:
+    """Encode by suffix and write atomically; OutputWriteError when either fails."""
     import cv2
 
-    from .image import read_image
-    from .loading import load
+    from .fileio import write_bytes
 
-    options = {k: v for k, v in (("input_size", args.input_size), ("score_threshold", args.score_threshold),
-                                 ("iou_threshold", args.iou_threshold), ("max_faces", args.max_faces),
-                                 ("input_height", args.input_height))
-               if v is not None}
-    model = load(args.model, engine=args.engine, threads=args.threads, fp16=args.fp16, **options)
-    if args.head_pose and model.task != "scrfd":
-        raise InvalidInputError("--head-pose needs a face model (SCRFD with landmarks)")
-    out_dir = Path(args.out) if args.out else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(path.suffix or ".jpg", image)
+    if not ok:
+        raise OutputWriteError(f"cannot encode {path.name}")
+    return write_bytes(path, buf.tobytes())
+
+
+def _out_dir(text: Optional[str]) -> Optional[Path]:
+    """An output folder, created now (before any work); OutputWriteError if it cannot be."""
+    if not text:
+        return None
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise OutputWriteError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".edgecv-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write into --out {out}: {exc.strerror or exc}") from exc
+    return out
+
+
+# -- task options as flags -------------------------------------------------------------------------
+def _option_flags() -> Dict[str, List[Tuple[str, Any]]]:
+    """flag -> [(task, Option)] for every command-line option of the image tasks."""
+    from .tasks import IMAGE, TASKS
+
+    flags: Dict[str, List[Tuple[str, Any]]] = {}
+    for spec in TASKS.values():
+        if spec.inputs == IMAGE:
+            for opt in spec.options:
+                if opt.cli:
+                    flags.setdefault(opt.flag, []).append((spec.name, opt))
+    return flags
+
+
+def _add_option_flags(p: argparse.ArgumentParser) -> None:
+    for flag, owners in _option_flags().items():
+        tasks = ", ".join(t for t, _ in owners)
+        opt = owners[0][1]
+        default = "" if opt.default is None else f"; default {opt.default}"
+        if opt.kind == "bool":
+            p.add_argument(flag, action="store_true", default=None, help=f"{tasks}: {opt.help}")
+        else:
+            p.add_argument(flag, metavar=opt.kind.upper() if opt.kind != "size" else "N|HxW",
+                           help=f"{tasks}: {opt.help}{default}")
+
+
+def _given_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """Option values given on the command line, parsed by their Option."""
+    given = {}
+    for flag, owners in _option_flags().items():
+        value = getattr(args, flag[2:].replace("-", "_"), None)
+        if value is not None:
+            opt = owners[0][1]
+            given[opt.name] = value if opt.kind == "bool" else opt.from_text(value)
+    return given
+
+
+def _load_for(args: argparse.Namespace, options: Dict[str, Any]):
+    """Load --model for a command, turning an option of another task into a one-line error."""
+    from .loading import load
+    from .tasks import TASKS
+
+    try:
+        return load(args.model, engine=args.engine, threads=args.threads, fp16=getattr(args, "fp16", False), **options)
+    except InvalidInputError as exc:
+        owners = {o.name: [t for t, s in TASKS.items() if any(x.name == o.name for x in s.options)]
+                  for _, items in _option_flags().items() for _, o in items}
+        for name in options:
+            if f"'{name}' is not an option of task" in str(exc):
+                flag = "--" + name.replace("_", "-")
+                raise InvalidInputError(f"{flag} is an option of {', '.join(owners.get(name, []))} models; "
+                                        f"{args.model} is not one of them") from None
+        raise
+
+
+# -- commands --------------------------------------------------------------------------------------
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from .image import read_image
+    from .tasks import IMAGE, get_task
+
+    out_dir = _out_dir(args.out)
+    model = _load_for(args, _given_options(args))
+    spec = get_task(model.task)
+    if spec.inputs != IMAGE:
+        raise InvalidInputError(f"{args.model} is a {spec.name} model (input: several views); "
+                                f"run `edgecv {spec.name} SCENE_DIR --model {args.model}`")
     report = []
     for path in args.images:
         image = read_image(path)
-        result = model.detect(image, head_pose=True) if args.head_pose else model.detect(image)
+        result = model.detect(image)
         entry = {"image": str(path), "width": image.shape[1], "height": image.shape[0], **result.to_dict()}
         if out_dir:
-            target = out_dir / (Path(path).stem + ".jpg")
-            cv2.imwrite(str(target), result.draw(image))
+            target = _write_image(out_dir / (Path(path).stem + ".jpg"), result.draw(image))
             entry["annotated"] = str(target)
         report.append(entry)
         if not args.json:
-            noun = {"scrfd": ("face", "faces"), "openpose": ("person", "people")}[model.task][len(result) != 1]
-            print(f"{path}: {len(result)} {noun}" + (f" -> {entry['annotated']}" if out_dir else ""))
+            noun = spec.nouns[len(result) != 1]
+            print(f"{path}: {len(result)} {noun}" + (f" -> {entry['annotated']}" if out_dir else ""), flush=True)
     if args.json:
-        json.dump({"model": str(args.model), "engine": model.engine.name, "results": report},
-                  sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _emit_json({"model": str(args.model), "engine": model.engine.name, "results": report})
     return 0
 
 
+def _parse_refs(text: Optional[str]) -> Optional[List[int]]:
+    if not text:
+        return None
+    try:
+        refs = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(f"--refs expects comma-separated view numbers, got {text!r:.60}") from None
+    if not refs or any(r < 0 for r in refs):
+        raise InvalidInputError(f"--refs expects view numbers >= 0, got {text!r:.60}")
+    return refs
+
+
 def _cmd_mvs(args: argparse.Namespace) -> int:
-    import cv2
+    from .tasks.mvs import FusionParams, load_scene, reconstruct, write_ply
 
-    from .depth_io import write_ply
-    from .loading import load
-    from .mvs import FusionParams, load_scene, reconstruct
-
-    scene = load_scene(args.scene)
-    model = load(args.model, engine=args.engine, threads=args.threads)
-    if model.task != "mvs":
-        raise InvalidInputError(f"{args.model} is a {model.task} model, not a multi-view stereo one")
-    refs = [int(v) for v in args.refs.split(",")] if args.refs else None
+    # Everything is checked before the first inference.
     params = FusionParams(min_confidence=args.min_confidence, max_reprojection_px=args.max_reproj_px,
                           max_relative_depth=args.max_rel_depth, min_views=args.min_views)
+    refs = _parse_refs(args.refs)
+    scene = load_scene(args.scene)
+    unknown = [r for r in refs or [] if r not in scene.cameras]
+    if unknown:
+        raise InvalidInputError(f"--refs: views {unknown} are not in the scene (views: {scene.views})")
+    out = _out_dir(args.out)
+    model = _load_for(args, {})
+    if model.task != "mvs":
+        raise InvalidInputError(f"{args.model} is a {model.task} model, not a multi-view stereo one")
 
     def progress(done, total, view, seconds):
         bar = "#" * round(20 * done / total)
@@ -84,51 +170,49 @@ def _cmd_mvs(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     result = reconstruct(model, scene, refs, params, progress=progress)
-    out = Path(args.out)
     (out / "depth").mkdir(parents=True, exist_ok=True)
     views = []
-    for view, dm in sorted(result.depth_maps.items()):
+    for view in sorted(result.masks):
+        dm = result.depth_maps[view]
         stem = out / "depth" / f"{view:08d}"
         dm.save(stem.with_suffix(".npy"))
         dm.save(stem.with_suffix(".pfm"))
-        cv2.imwrite(str(stem.with_suffix(".png")), dm.draw())
+        _write_image(stem.with_suffix(".png"), dm.draw())
         kept = result.masks[view]
-        cv2.imwrite(str(out / "depth" / f"{view:08d}_mask.png"), (kept * 255).astype("uint8"))
+        _write_image(out / "depth" / f"{view:08d}_mask.png", (kept * 255).astype("uint8"))
         views.append({**dm.to_dict(), "kept_pixels": int(kept.sum()), "kept_share": round(float(kept.mean()), 4)})
     write_ply(out / "fused.ply", result.xyz, result.rgb)
     summary = {"scene": str(args.scene), "engine": model.engine.name, "points": int(len(result.xyz)),
-               "ply": str(out / "fused.ply"), "views": views}
+               "ply": str(out / "fused.ply"), "views": views, "helper_views": result.helpers}
     if args.json:
-        json.dump(summary, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _emit_json(summary)
     else:
         for v in views:
             print(f"view {v['view']}: kept {v['kept_share']:.1%} of {v['height']}x{v['width']} pixels")
+        if result.helpers:
+            print(f"(depth of views {result.helpers} computed to filter against, not fused)")
         print(f"{summary['points']} points -> {summary['ply']}")
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from . import __version__, hub
+    from . import store
+    from .versions import __version__
     from .engines import engine_versions
+    from .loading import available_models
+    from .targets import TARGETS
 
-    info = {
-        "edgecv": __version__,
-        "engines": engine_versions(),
-        "mirror": [str(p) for p in hub.mirror_dirs()],
-        "cache": str(hub.cache_dir()),
-        "models": hub.available_models(),
-    }
+    info = {"edgecv": __version__, "engines": engine_versions(), "mirror": [str(p) for p in store.mirror_dirs()],
+            "cache": str(store.cache_dir()), "models": available_models()}
     if args.json:
-        json.dump(info, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _emit_json(info)
         return 0
     print(f"edgecv {__version__}")
     print("engines:")
     for name, version in info["engines"].items():
-        print(f"  {name:12s} {version or 'not installed (pip install edgecv[' + name + '])'}")
-    print(f"mirror ({hub.ENV_MIRROR}): {', '.join(info['mirror']) or '(not set)'}")
-    print(f"cache ({hub.ENV_CACHE}): {info['cache']}")
+        print(f"  {name:12s} {version or 'not installed (pip install edgecv[' + TARGETS[name].extra + '])'}")
+    print(f"mirror ({store.ENV_MIRROR}): {', '.join(info['mirror']) or '(not set)'}")
+    print(f"cache ({store.ENV_CACHE}): {info['cache']}")
     print("models (engines with all files available locally marked *):")
     for name, engines in info["models"].items():
         marks = " ".join(f"{e}{'*' if ok else ''}" for e, ok in engines.items())
@@ -137,10 +221,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from . import hub
+    from .loading import fetch
 
     for name in args.models:
-        for path in hub.fetch(name, engines=args.engine, mirror=args.mirror):
+        for path in fetch(name, engines=args.engine, mirror=args.mirror):
             print(path)
     return 0
 
@@ -148,8 +232,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .convert import convert, parse_renames
 
-    targets = [t.strip() for t in args.to.split(",") if t.strip()]
-    result = convert(args.model, args.task, out_dir=args.out, to=targets, input_size=args.input_size,
+    size = None if args.input_size is None else _size_text(args.input_size)
+    result = convert(args.model, args.task, out_dir=args.out, to=args.to, input_size=size,
                      fp16=args.fp16, rename=parse_renames(args.rename or []), name=args.name)
     renamed = result.metadata.get("renamed") or {}
     if renamed:
@@ -160,56 +244,97 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import Tolerances, validate
+def _size_text(text: str):
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise InvalidInputError(f"--input-size expects N or HxW, got {text!r:.40}") from None
+    if len(parts) not in (1, 2):
+        raise InvalidInputError(f"--input-size expects N or HxW, got {text!r:.40}")
+    return parts[0] if len(parts) == 1 else tuple(parts)
 
-    tol = Tolerances(max_abs_diff=args.max_abs_diff, min_iou=args.min_iou,
-                     max_landmark_px=args.max_landmark_px, max_keypoint_px=args.max_keypoint_px)
-    report = validate(args.models, args.images, threads=args.threads, tolerances=tol)
+
+def _gate_flags() -> Dict[str, Tuple[str, List[str]]]:
+    """flag -> (metric, [task/profile, ...]) for every validation gate of every task."""
+    from .tasks import TASKS
+
+    flags: Dict[str, Tuple[str, List[str]]] = {}
+    for spec in TASKS.values():
+        for profile, gates in spec.gates.items():
+            for g in gates:
+                flags.setdefault(g.flag, (g.metric, []))[1].append(f"{spec.name}/{profile} {g.limit:g}")
+    return flags
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate
+
+    limits = {metric: getattr(args, flag[2:].replace("-", "_")) for flag, (metric, _) in _gate_flags().items()}
+    report = validate(args.models, args.images, scene=args.scene, refs=_parse_refs(args.refs), threads=args.threads,
+                      profile=args.profile, limits={k: v for k, v in limits.items() if v is not None},
+                      max_abs_diff=args.max_abs_diff)
     if args.json:
-        json.dump(report.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _emit_json(report.to_dict())
     else:
         print(report.table())
     return 0 if report.passed else 1
 
 
+def _finite_float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _threads(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .engines import ENGINE_NAMES
+    from .tasks import TASKS
 
     parser = argparse.ArgumentParser(prog="edgecv", description="Computer-vision models on edge devices.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def engine_args(p: argparse.ArgumentParser, default_model: str) -> None:
+        p.add_argument("--model", "-m", default=default_model,
+                       help="model name (see `edgecv info`) or .onnx/.param/.mnn path (default: %(default)s)")
+        p.add_argument("--engine", "-e", choices=ENGINE_NAMES,
+                       help="inference engine (default: onnxruntime for names, the file's engine for paths)")
+        p.add_argument("--threads", "-t", type=_threads, help="engine threads (default: CPU cores, at most 4)")
+
     p = sub.add_parser("detect", help="run a model on images", description=(
-        "Run a model (faces: SCRFD; people: OpenPose) on images: prints a summary per image (or JSON "
-        "with --json) and writes annotated copies (boxes and landmarks, or skeletons) to --out."))
+        "Run an image model (" + ", ".join(s.title for s in TASKS.values() if s.inputs == "image") + ") on images: "
+        "prints a summary per image (or JSON with --json) and writes annotated copies to --out. Task options "
+        "are flags; each says which tasks take it."))
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--model", "-m", default="scrfd_2.5g_bnkps_640",
-                   help="model name (see `edgecv info`) or .onnx/.param/.mnn path (default: %(default)s)")
-    p.add_argument("--engine", "-e", choices=ENGINE_NAMES,
-                   help="inference engine (default: onnxruntime for names, the file's engine for paths)")
-    p.add_argument("--threads", "-t", type=int, help="engine threads (default: CPU cores, at most 4)")
+    engine_args(p, "scrfd_2.5g_bnkps_640")
     p.add_argument("--out", "-o", help="directory for annotated images")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
-    p.add_argument("--input-size", type=_size, help="network input N or HxW for dynamic-size models")
-    p.add_argument("--score-threshold", type=float, help="minimum score (SCRFD default 0.5)")
-    p.add_argument("--iou-threshold", type=float, help="NMS IoU threshold (SCRFD default 0.4)")
-    p.add_argument("--max-faces", type=int, help="maximum faces per image (default 1000)")
     p.add_argument("--fp16", action="store_true", help="half precision on ncnn/MNN (default fp32)")
-    p.add_argument("--input-height", type=int, help="OpenPose: network input height (default 256)")
-    p.add_argument("--head-pose", action="store_true",
-                   help="faces: add yaw/pitch/roll from the 5 landmarks (camera: focal length = image width)")
+    _add_option_flags(p)
     p.set_defaults(func=_cmd_detect)
 
     p = sub.add_parser("convert", help="rename outputs by role; convert ONNX to ncnn and MNN", description=(
         "Rename an ONNX model's outputs by role, optionally fix its input size, and convert it to ncnn "
         "(pnnx) and MNN, writing <name>.onnx/.param/.bin/.mnn and <name>.edgecv.json to --out."))
     p.add_argument("model", type=Path, help="source .onnx file")
-    p.add_argument("--task", choices=["scrfd", "openpose"],
-                   help="infer output roles for this task (omit to only apply --rename)")
-    p.add_argument("--input-size", type=_size, help="fix a dynamic input to N or HxW (SCRFD: multiple of 32)")
-    p.add_argument("--to", default="onnx,ncnn,mnn", help="comma-separated targets (default: %(default)s)")
+    p.add_argument("--task", choices=list(TASKS), help="task of the model (image tasks: infer output roles; "
+                   "omit to only apply --rename)")
+    p.add_argument("--input-size", help="fix a dynamic input to N or HxW (SCRFD: multiple of 32)")
+    p.add_argument("--to", default=",".join(ENGINE_NAMES), help="comma-separated engines (default: %(default)s; "
+                   "'onnx' means onnxruntime)")
     p.add_argument("--out", "-o", type=Path, default=Path("."), help="output directory (default: .)")
     p.add_argument("--name", help="output file stem (default: source stem, plus _HxW with --input-size)")
     p.add_argument("--fp16", action="store_true", help="store ncnn/MNN weights in half precision")
@@ -218,37 +343,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check that converted files agree (raw outputs and task results)",
                        description=(
-        "Run the same images through every model file given (files, directories, or .edgecv.json metadata); "
-        "compare each against the first ONNX file: per-output max/mean abs diff and task-level agreement. "
-        "Exits 1 when a tolerance is exceeded."))
+        "Run the same inputs through every model file given (files, directories, or .edgecv.json metadata); "
+        "compare each against the first ONNX file: per-output max/mean abs diff and task-level agreement "
+        "(faces, people, depth maps) with the task's gates. Exits 1 when a gate fails."))
     p.add_argument("models", nargs="+", type=Path, help="model files, directories or .edgecv.json files")
-    p.add_argument("--images", "-i", nargs="+", type=Path, required=True, help="images to compare on")
-    p.add_argument("--threads", "-t", type=int, default=2, help="engine threads (default: 2)")
+    p.add_argument("--images", "-i", nargs="+", type=Path, help="images to compare on (image tasks)")
+    p.add_argument("--scene", type=Path, help="MVS: scene folder to compare on")
+    p.add_argument("--refs", help="MVS: reference views, comma-separated (default: the first)")
+    p.add_argument("--threads", "-t", type=_threads, default=2, help="engine threads (default: 2)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--max-abs-diff", type=float,
-                   help="per-output limit (default: 1e-3, or 5e-2 when a file is fp16)")
-    p.add_argument("--min-iou", type=float, default=0.98, help="faces: minimum IoU of matched faces (default 0.98)")
-    p.add_argument("--max-landmark-px", type=float, default=1.0,
-                   help="faces: maximum landmark difference in pixels (default 1.0)")
-    p.add_argument("--max-keypoint-px", type=float, default=2.0,
-                   help="pose: maximum keypoint difference in pixels (default 2.0)")
+    p.add_argument("--profile", choices=["convert", "quantize"],
+                   help="gates: convert (every input must agree) or quantize (overall accuracy); default: "
+                        "quantize when a file is int8 or precisions differ, else convert")
+    p.add_argument("--max-abs-diff", type=_finite_float,
+                   help="per-output limit, profile convert (default: 1e-3, or 5e-2 when a file is fp16)")
+    for flag, (metric, owners) in _gate_flags().items():
+        p.add_argument(flag, type=_finite_float, dest=flag[2:].replace("-", "_"),
+                       help=f"limit on {metric} (default: {'; '.join(owners)})")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("mvs", help="depth maps and a fused point cloud from a multi-view scene", description=(
         "Run a multi-view stereo model on every reference view of an MVSNet-format scene folder (images/, "
         "cams/, pair.txt), filter each depth map by confidence and geometric consistency with its source "
         "views, and fuse the kept pixels into one coloured point cloud: DIR/fused.ply (binary), "
-        "DIR/depth/%%08d.npy/.pfm/.png and _mask.png."))
+        "DIR/depth/%%08d.npy/.pfm/.png and _mask.png. With --refs, source views that filtering needs are "
+        "computed too (not fused)."))
     p.add_argument("scene", type=Path, help="scene folder")
-    p.add_argument("--model", "-m", default="patchmatchnet_640x416_n5", help="model name or path (default: %(default)s)")
-    p.add_argument("--engine", "-e", choices=ENGINE_NAMES, help="inference engine (default: onnxruntime for names)")
-    p.add_argument("--threads", "-t", type=int, help="engine threads (default: CPU cores, at most 4)")
+    engine_args(p, "patchmatchnet_640x416_n5")
     p.add_argument("--out", "-o", required=True, help="output directory")
     p.add_argument("--refs", help="comma-separated reference views (default: all)")
-    p.add_argument("--min-confidence", type=float, default=0.5, help="photometric confidence (default 0.5)")
-    p.add_argument("--max-reproj-px", type=float, default=1.0, help="reprojection error in pixels (default 1.0)")
-    p.add_argument("--max-rel-depth", type=float, default=0.01, help="relative depth error (default 0.01)")
-    p.add_argument("--min-views", type=int, default=2, help="consistent source views needed (default 2)")
+    from .tasks.mvs import FusionParams
+
+    d = FusionParams()
+    p.add_argument("--min-confidence", type=_finite_float, default=d.min_confidence,
+                   help="photometric confidence (default %(default)s)")
+    p.add_argument("--max-reproj-px", type=_finite_float, default=d.max_reprojection_px,
+                   help="reprojection error in pixels (default %(default)s)")
+    p.add_argument("--max-rel-depth", type=_finite_float, default=d.max_relative_depth,
+                   help="relative depth error (default %(default)s)")
+    p.add_argument("--min-views", type=_threads, default=d.min_views,
+                   help="consistent source views needed (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=_cmd_mvs)
 
@@ -260,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", nargs="+", help="model names")
     p.add_argument("--engine", "-e", action="append", choices=ENGINE_NAMES,
                    help="only this engine's files (repeatable; default: all)")
-    p.add_argument("--mirror", type=Path, help="copy from this mirror directory instead of downloading")
+    p.add_argument("--mirror", type=Path, help="copy from this mirror directory (default: EDGECV_MODELS, then download)")
     p.set_defaults(func=_cmd_fetch)
     return parser
 
@@ -271,8 +405,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("edgecv: interrupted", file=sys.stderr)
+        return 130
     except EdgecvError as exc:
-        print(f"edgecv: error: {exc}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"edgecv: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"edgecv: unexpected error ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
+              "run with --debug for the traceback and please report it", file=sys.stderr)
         return 2
 
 

@@ -53,3 +53,11 @@ class ConversionError(EdgecvError):
 
 class ConverterNotFoundError(ConversionError, ImportError):
     """A converter tool (pnnx binary, MNN converter, onnx package) is missing; the message says what to install."""
+
+
+class OutputWriteError(EdgecvError, OSError):
+    """An output file (cache entry, converted model, annotated image, depth map, report) could not be written."""
+
+
+class EngineRuntimeError(EdgecvError, RuntimeError):
+    """An inference engine failed while running a model; the message carries the engine's own."""

@@ -1,56 +1,66 @@
-"""``edgecv.load``: a model name or file path -> a ready task model."""
+"""``edgecv.load``: a model name or file path -> a ready task model; ``fetch``: fill the cache.
+
+This is the layer that joins the model store (files), the converter (engines converted on first use),
+the engines and the task registry; none of those imports it.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
-from . import hub
-from .engines import ENGINE_NAMES, create_engine, engine_for_file
+from . import store
+from .engines import create_engine
 from .errors import InvalidInputError, ModelContractError, ModelNotFoundError
-from .tasks import ModelConfig, TaskModel, guess_task, task_class
+from .store import Manifest, ModelConfig
+from .targets import TARGETS, get_target, target_for_file
+from .tasks import TaskModel, get_task, guess_task
 
-METADATA_SUFFIX = ".edgecv.json"
-#: key of the edgecv metadata inside ONNX metadata_props
-METADATA_KEY = "edgecv"
-
-
-def default_threads() -> int:
-    """Default engine threads: the number of CPU cores, at most 4."""
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-def metadata_path(model_file: Path) -> Path:
-    """``<dir>/<stem>.edgecv.json`` beside a model file (``x.opt.param`` -> ``x.opt.edgecv.json``)."""
-    return model_file.with_name(model_file.stem + METADATA_SUFFIX)
-
-
-def _config(d: dict, default_name: str) -> ModelConfig:
-    return ModelConfig(name=d.get("name", default_name), task=d.get("task", ""),
-                       input=d.get("input", {}), outputs=d.get("outputs", {}), fp16=bool(d.get("fp16")),
-                       input_shapes=d.get("inputs", {}))
-
-
-def _config_from_metadata(model_file: Path) -> Optional[ModelConfig]:
-    """Config from ``<stem>.edgecv.json`` beside the model file, or None."""
-    meta = metadata_path(model_file)
-    if not meta.is_file():
-        return None
-    try:
-        return _config(json.loads(meta.read_text()), model_file.stem)
-    except (ValueError, AttributeError) as exc:
-        raise ModelContractError(f"unreadable edgecv metadata {meta}: {exc}") from exc
+log = logging.getLogger(__name__)
 
 
 def _looks_like_path(s: str) -> bool:
-    return os.sep in s or "/" in s or engine_for_file(Path(s)) is not None or Path(s).exists()
+    return os.sep in s or "/" in s or target_for_file(Path(s)) is not None or Path(s).exists()
 
 
-def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None,
-         threads: Optional[int] = None, *, task: Optional[str] = None, fp16: bool = False,
-         download: bool = True, **options: Any) -> TaskModel:
+def model_files(manifest: Manifest, engine: str, download: bool = True) -> List[Path]:
+    """Local, verified paths of a manifest model's files for ``engine``: from the mirror or cache, downloaded,
+    or converted from the manifest's ONNX file on first use (then cached and re-verified on every load)."""
+    if engine in manifest.files:
+        return [store.resolve_file(manifest.name, f, download) for f in manifest.files[engine]]
+    if engine in manifest.convert:
+        return _converted_files(manifest, engine, download)
+    raise ModelNotFoundError(
+        f"model '{manifest.name}' has no {engine} files (available: {manifest.engines}); convert the ONNX file "
+        f"with `edgecv convert --to {engine}` and load the result by path")
+
+
+def _converted_files(manifest: Manifest, engine: str, download: bool) -> List[Path]:
+    from .engines import engine_class
+
+    engine_class(engine).require_package()  # before any conversion work
+    entry = manifest.conversion_source(engine)
+    source = store.resolve_file(manifest.name, entry, download)
+    cached = store.cached_conversion(manifest, engine, entry.sha256)
+    if cached is not None:
+        return cached
+    from .convert import convert
+
+    out_dir = store.conversion_dir(manifest, engine)
+    log.info("converting %s for %s into %s", manifest.name, engine, out_dir)
+    result = convert(source, manifest.task, out_dir=out_dir, to=[engine], name=manifest.name)
+    return result.files[engine]
+
+
+def _embedded_config(runtime, default_name: str) -> Optional[ModelConfig]:
+    text = runtime.metadata().get(store.METADATA_KEY)
+    return store.parse_metadata(text, f"{runtime.files[0]} (embedded metadata)", default_name) if text else None
+
+
+def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, threads: Optional[int] = None, *,
+         task: Optional[str] = None, fp16: bool = False, download: bool = True, **options: Any) -> TaskModel:
     """Load a model for inference.
 
     Args:
@@ -58,37 +68,68 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None,
             ``.onnx``, ``.param`` (with its ``.bin`` beside it) or ``.mnn`` file.
         engine: ``"onnxruntime"``, ``"ncnn"`` or ``"mnn"``. Default: ONNX Runtime for names, the
             file's engine for paths.
-        threads: engine threads (default: CPU cores, at most 4).
+        threads: engine threads (default: CPU cores, at most 4; at most 4 per core).
         task: force a task (``"scrfd"``); by default from the manifest, the file's
             ``.edgecv.json`` metadata, or the model's output names.
-        fp16: let ncnn/MNN compute in half precision (default fp32).
+        fp16: let ncnn/MNN compute in half precision (default fp32; ONNX Runtime refuses it).
         download: allow downloading files missing from the mirror and cache.
-        **options: task options, e.g. ``input_size``, ``score_threshold``, ``iou_threshold``,
-            ``max_faces`` for SCRFD.
+        **options: task options (``edgecv.tasks.TASKS[name].options``), e.g. ``score_threshold``.
     """
-    if engine is not None and engine not in ENGINE_NAMES:
-        raise InvalidInputError(f"unknown engine '{engine}'; choose one of {list(ENGINE_NAMES)}")
-    threads = default_threads() if threads is None else int(threads)
+    if not isinstance(name_or_path, (str, os.PathLike)) or not os.fspath(name_or_path):
+        raise InvalidInputError(f"name_or_path must be a model name or a file path, got {name_or_path!r:.60}")
+    if engine is not None:
+        engine = get_target(engine).name
+    if not isinstance(fp16, bool) or not isinstance(download, bool):
+        raise InvalidInputError("fp16 and download must be True or False")
+    if task is not None:
+        get_task(task)
     text = os.fspath(name_or_path)
     if isinstance(name_or_path, os.PathLike) or _looks_like_path(text):
         path = Path(text).expanduser()
-        file_engine = engine_for_file(path)
-        if file_engine is None:
-            raise InvalidInputError(f"{path}: unknown model file type; expected .onnx, .param or .mnn")
-        if engine is not None and engine != file_engine:
-            raise InvalidInputError(f"{path} is a {file_engine} model, not {engine}")
+        file_target = target_for_file(path)
+        if file_target is None:
+            suffixes = ", ".join(t.suffix for t in TARGETS.values())
+            raise InvalidInputError(f"{path}: unknown model file type; expected {suffixes}")
+        if engine is not None and engine != file_target.name:
+            raise InvalidInputError(f"{path} is a {file_target.name} model, not {engine}")
         if not path.is_file():
             raise ModelNotFoundError(f"model file not found: {path}")
-        engine, files, config = file_engine, [path], _config_from_metadata(path)
+        engine, files, config, default_name = file_target.name, [path], store.read_sidecar(path), path.stem
     else:
-        manifest = hub.get_manifest(text)
+        manifest = store.get_manifest(text)
         engine = engine or "onnxruntime"
-        files = hub.resolve_files(manifest, engine, download=download)
-        config = ModelConfig(name=manifest.name, task=manifest.task, input=manifest.input,
-                             outputs=manifest.outputs)
+        files, config, default_name = model_files(manifest, engine, download), manifest.config(), manifest.name
     runtime = create_engine(engine, files, threads=threads, fp16=fp16)
     if config is None:  # no sidecar: metadata stored inside the model (ONNX), else none
-        embedded = runtime.metadata().get(METADATA_KEY)
-        config = _config(json.loads(embedded), path.stem) if embedded else ModelConfig(name=path.stem)
-    cls = task_class(task or config.task or guess_task(runtime.output_names))
-    return cls(runtime, config, **options)
+        config = _embedded_config(runtime, default_name) or ModelConfig(name=default_name)
+    spec = get_task(task) if task else (get_task(config.task) if config.task else guess_task(runtime.output_names))
+    if config.task and task and config.task != task:
+        log.info("%s says task %s; using %s as asked", default_name, config.task, task)
+    try:
+        return spec.model(runtime, config, **options)
+    except ModelContractError:
+        raise
+    except (KeyError, TypeError, AttributeError) as exc:  # defensive: metadata the schema let through
+        raise ModelContractError(f"{default_name}: metadata does not fit task {spec.name} ({exc})") from None
+
+
+def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path] = None) -> List[Path]:
+    """Copy (from ``mirror``, else the ``EDGECV_MODELS`` mirrors) or download a model's files into the
+    cache, verified; engines converted on first use get their source copied, then are converted into the
+    cache. Returns the cached paths."""
+    manifest = store.get_manifest(name)
+    out: List[Path] = []
+    for engine in [get_target(e).name for e in engines] if engines else manifest.engines:
+        if engine in manifest.files:
+            out += [store.fetch_file(name, f, mirror) for f in manifest.files[engine]]
+        elif engine in manifest.convert:
+            store.fetch_file(name, manifest.conversion_source(engine), mirror)
+            out += _converted_files(manifest, engine, download=False)
+        else:
+            raise InvalidInputError(f"model '{name}' has no {engine} files (available: {manifest.engines})")
+    return out
+
+
+def available_models() -> Dict[str, Dict[str, bool]]:
+    """For each manifest: which engines have all their files locally (mirror or cache)."""
+    return {name: store.locally_available(m) for name, m in store.list_manifests().items()}

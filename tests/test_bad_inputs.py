@@ -11,7 +11,7 @@ from conftest import SHARED, cached_model, run_without_module
 import edgecv
 from edgecv.errors import (InvalidImageError, InvalidInputError, ModelContractError,
                            ModelLoadError)
-from edgecv.mvs import View, load_scene
+from edgecv.tasks.mvs import View, load_scene
 
 SCRFD = "scrfd_2.5g_bnkps_640"
 POSE = "lightweight_openpose_hpe0001"
@@ -97,3 +97,25 @@ def test_head_pose_needs_landmarks(tmp_path, photos):
     onnx.save(src, str(tmp_path / "nokps.onnx"))
     with pytest.raises(InvalidInputError, match="landmarks"):
         edgecv.load(tmp_path / "nokps.onnx").detect(photos["group_t1.jpg"], head_pose=True)
+
+
+def _layouts(image):
+    """Views numpy can produce of an image, each (H, W, 3) uint8 but not C-contiguous."""
+    return {"step-crop": image[::2, ::2][:640, :640], "fortran": np.asfortranarray(image[:640, :640]),
+            "flipped": image[:, ::-1][:640, :640], "channel-view": np.dstack([image[..., 0], image[..., 1],
+                                                                                 image[..., 2]])[:640, :640],
+            "from-bgra": np.ascontiguousarray(np.dstack([image, image[..., :1]]))[:640, :640, :3]}
+
+
+@pytest.mark.parametrize("layout", ["step-crop", "fortran", "flipped", "channel-view", "from-bgra"])
+def test_any_numpy_layout_of_the_input_size_works(layout, photos):
+    """Regression: a non-contiguous view of exactly the model input size raised InvalidInputError."""
+    big = np.ascontiguousarray(np.tile(photos["group_t1.jpg"], (2, 2, 1)))
+    view = _layouts(big)[layout]
+    assert view.shape == (640, 640, 3) and not view.flags.c_contiguous
+    faces = model(SCRFD).detect(view)
+    same = model(SCRFD).detect(np.ascontiguousarray(view))
+    assert len(faces) >= 1
+    np.testing.assert_array_equal(faces.boxes, same.boxes)
+    poses = model(POSE).detect(view)
+    np.testing.assert_array_equal(poses.keypoints, model(POSE).detect(np.ascontiguousarray(view)).keypoints)

@@ -10,11 +10,11 @@ import pytest
 from conftest import PHOTOS, SHARED, run_python, run_without_module
 
 import edgecv
-from edgecv.compare import compare_faces
+from edgecv.tasks.scrfd.compare import compare_faces
 from edgecv.convert import convert
 from edgecv.engines import create_engine
 from edgecv.errors import ConversionError, ConverterNotFoundError, InvalidInputError
-from edgecv.validate import Tolerances, validate
+from edgecv.validate import validate
 
 RAW = SHARED / "models" / "scrfd_500m_raw" / "scrfd_500m.onnx"
 POSE = SHARED / "models" / "lightweight_openpose_hpe0001" / "lightweight_openpose_hpe0001.onnx"
@@ -73,15 +73,15 @@ def test_converted_engines_agree_with_each_other_and_the_raw_model(converted, ph
     faces = {eng: m.detect(image) for eng, m in models.items()}
     # The raw model (numeric names) decoded through our pipeline via the role map.
     ref_model = models["onnxruntime"]
-    blob, scale = ref_model.preprocess(image)
-    raw_out = create_engine("onnxruntime", [RAW]).run({"input.1": blob})
+    prepared = ref_model.prepare(image)
+    raw_out = create_engine("onnxruntime", [RAW]).run({"input.1": prepared.feeds["input.1"]})
     renamed = {new: raw_out[old] for old, new in result.metadata["renamed"].items()}
-    faces["raw"] = ref_model.postprocess(renamed, scale, image.shape[:2])
+    faces["raw"] = ref_model.postprocess(renamed, prepared)
     reference = faces["onnxruntime"]
     if size == 640:
         assert len(reference) >= 1
     for eng, other in faces.items():
-        row = compare_faces(reference, other, min_iou=0.5)
+        row = compare_faces(reference, other)
         assert row["missing"] == row["extra"] == 0, (eng, row)
         assert row["min_iou"] >= 0.98 and row["max_landmark_px"] <= 1.0, (eng, row)
 
@@ -94,7 +94,7 @@ def test_validate_reports_and_passes(converted, tmp_path):
     assert {r["output"] for r in report.outputs} == {f"{k}_{s}" for k in ("score", "bbox", "kps") for s in (8, 16, 32)}
     assert max(r["max_abs_diff"] for r in report.outputs) < 1e-3
     assert len(report.tasks) == 4 and all(t["missing"] == t["extra"] == 0 for t in report.tasks)
-    strict = validate([result.metadata_file], images[:1], tolerances=Tolerances(max_abs_diff=1e-12))
+    strict = validate([result.metadata_file], images[:1], max_abs_diff=1e-12)
     assert not strict.passed and "max abs diff" in strict.failures[0]
 
 
@@ -185,7 +185,7 @@ def test_unassignable_outputs_list_the_shapes(tmp_path):
 def test_bad_arguments(tmp_path):
     with pytest.raises(InvalidInputError, match="dynamic"):
         convert(RAW, None, out_dir=tmp_path)
-    with pytest.raises(InvalidInputError, match="unknown target"):
+    with pytest.raises(InvalidInputError, match="unknown engine .tflite"):
         convert(RAW, "scrfd", out_dir=tmp_path, to=["tflite"])
     with pytest.raises(edgecv.ModelNotFoundError):
         convert(tmp_path / "missing.onnx", "scrfd", out_dir=tmp_path)

@@ -110,7 +110,7 @@ def test_anchor_centres():
 
 
 def test_compare_match_boxes_is_one_to_one():
-    from edgecv.compare import iou_matrix, match_boxes
+    from edgecv.tasks.scrfd.compare import iou_matrix, match_boxes
 
     a = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float32)
     b = np.array([[21, 0, 31, 10], [0, 0, 10, 10], [0, 0, 9, 10]], np.float32)
@@ -119,3 +119,61 @@ def test_compare_match_boxes_is_one_to_one():
     assert [(i, j) for i, j, _ in pairs] == [(0, 1), (1, 0)]
     assert pairs[0][2] == 1.0
     assert match_boxes(a, np.zeros((0, 4), np.float32), 0.5) == []
+
+
+KEEPALIVE = r"""
+import sys, threading, time
+import numpy as np
+from edgecv import _core
+
+which = sys.argv[1]
+start = threading.Event()
+def clear_soon(items):
+    start.wait()
+    time.sleep(0.002)
+    items.clear()   # the only references to the big arrays
+
+for trial in range(5):
+    if which == "scrfd":
+        rows = 1024 * 1024 * 2  # 8192 x 8192 input, stride 8, 2 anchors
+        levels = [(8, np.full((rows, 1), 0.9, np.float32), np.ones((rows, 4), np.float32), None)]
+        t = threading.Thread(target=clear_soon, args=(levels,)); t.start()
+        start.set()
+        boxes, scores, _ = _core.decode_scrfd(levels, (8192, 8192), 2, 0.5, 0.4, 5000, 100)
+        assert len(scores) == 100 and np.all(scores == np.float32(0.9)), scores[:3]
+    else:
+        h = w = 1500
+        K = np.array([[1000.0, 0, w / 2], [0, 1000.0, h / 2], [0, 0, 1]])
+        E = np.eye(4)
+        depth = np.full((h, w), 5.0, np.float32)
+        sources = [(np.full((h, w), 5.0, np.float32), K.copy(), E.copy()) for _ in range(3)]
+        t = threading.Thread(target=clear_soon, args=(sources,)); t.start()
+        start.set()
+        mask, counts, fused = _core.check_consistency(depth, K, E, sources, None, 1.0, 0.01, 2, 0.0, 1)
+        assert counts.min() == 3 and np.allclose(fused, 5.0)
+    t.join(); start.clear()
+print("OK")
+"""
+
+
+@pytest.mark.parametrize("which", ["scrfd", "consistency"])
+def test_arrays_from_lists_stay_alive_while_the_gil_is_released(which):
+    """Regression: arrays read from a Python list were not owned across the GIL release; another thread
+    emptying the list freed them mid-computation (use after free)."""
+    from conftest import run_python
+
+    out = run_python("-c", KEEPALIVE, which, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "OK", (out.returncode, out.stderr[-1500:])
+
+
+def test_consistency_threads_are_the_callers():
+    h, w = 64, 80
+    K = np.array([[100.0, 0, w / 2], [0, 100.0, h / 2], [0, 0, 1]])
+    depth = np.random.default_rng(0).uniform(4, 6, (h, w)).astype(np.float32)
+    src = [(depth.copy(), K, np.eye(4))]
+    results = [_core.check_consistency(depth, K, np.eye(4), src, None, 1.0, 0.01, 1, 0.0, n) for n in (1, 3, 0)]
+    for r in results[1:]:
+        for a, b in zip(results[0], r):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(InvalidInputError, match="threads"):
+        _core.check_consistency(depth, K, np.eye(4), src, None, 1.0, 0.01, 1, 0.0, -1)

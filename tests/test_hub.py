@@ -8,17 +8,17 @@ import pytest
 from conftest import SCRFD, SHARED
 
 import edgecv
-from edgecv import hub
+from edgecv import store
 from edgecv.errors import ChecksumError, DownloadError, ModelNotFoundError
 
 ONNX = "scrfd_2.5g_bnkps_shape640x640.onnx"
 
 
 def test_manifests_declare_sha256_and_source_for_every_file():
-    manifests = hub.list_manifests()
+    manifests = store.list_manifests()
     assert {"scrfd_2.5g_bnkps_640", "scrfd_500m_bnkps_640", "lightweight_openpose_hpe0001"} <= set(manifests)
     assert set(manifests[SCRFD].files) == {"onnxruntime", "ncnn", "mnn"}
-    assert manifests["lightweight_openpose_hpe0001"].engines == ["mnn", "ncnn", "onnxruntime"]
+    assert manifests["lightweight_openpose_hpe0001"].engines == ["onnxruntime", "ncnn", "mnn"]
     # ONNX files exported for ../shared from public weights (OpenVINO IR, a checkpoint): no URL of their own.
     local_exports = {"lightweight_openpose_hpe0001", "patchmatchnet_640x416_n5"}
     for m in manifests.values():
@@ -27,7 +27,7 @@ def test_manifests_declare_sha256_and_source_for_every_file():
             for f in files:
                 assert len(f.sha256) == 64 and (f.url.startswith("https://") or m.name in local_exports)
                 local = SHARED / "models" / m.name / f.name
-                assert hub.sha256_file(local) == f.sha256
+                assert store.sha256_file(local) == f.sha256
         assert set(m.convert.values()) <= {"onnxruntime", *m.sources}
 
 
@@ -47,7 +47,7 @@ def test_converted_engine_files_are_cached_and_reverified(tmp_path, monkeypatch)
     assert again == first and again.stat().st_mtime_ns == stamp  # reused, not converted again
     first.write_bytes(first.read_bytes()[:-10])  # damaged: converted again, not used
     third = edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1).engine.files[0]
-    assert third.stat().st_mtime_ns != stamp and hub.available_models()["lightweight_openpose_hpe0001"]["mnn"]
+    assert third.stat().st_mtime_ns != stamp and edgecv.loading.available_models()["lightweight_openpose_hpe0001"]["mnn"]
 
 
 def test_mirror_resolution_and_checksum_mismatch(tmp_path, monkeypatch):
@@ -71,9 +71,9 @@ def test_offline_without_mirror_is_a_clear_error(tmp_path, monkeypatch):
         edgecv.load(SCRFD, download=False)
 
 
-def test_fetch_from_mirror_fills_the_cache(tmp_path, monkeypatch, photos):
+def test_fetch_from_mirror_fills_the_cache(tmp_path, monkeypatch, photos, caplog):
     monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
-    paths = hub.fetch(SCRFD, engines=["ncnn"], mirror=SHARED / "models")
+    paths = edgecv.fetch(SCRFD, engines=["ncnn"], mirror=SHARED / "models")
     assert [p.name for p in paths] == ["scrfd_2.5g_bnkps_shape640x640.opt.param",
                                        "scrfd_2.5g_bnkps_shape640x640.opt.bin"]
     assert all(p.parent == tmp_path / "cache" / SCRFD for p in paths)
@@ -82,11 +82,15 @@ def test_fetch_from_mirror_fills_the_cache(tmp_path, monkeypatch, photos):
     model = edgecv.load(SCRFD, engine="ncnn", threads=1, download=False)
     assert model.engine.files[0] == paths[0]
     assert len(model.detect(photos["group_t1.jpg"])) == 6
-    assert hub.available_models()[SCRFD] == {"onnxruntime": False, "ncnn": True, "mnn": False}
-    # A damaged cache file is detected, not used.
+    assert edgecv.loading.available_models()[SCRFD] == {"onnxruntime": False, "ncnn": True, "mnn": False}
+    # A damaged cache file is detected (WARNING), removed and never used; offline, that leaves nothing.
     shutil.copyfile(SHARED / "models" / SCRFD / "scrfd_2.5g_bnkps_shape640x640.mnn", paths[1])
-    with pytest.raises(ChecksumError):
+    with pytest.raises(ModelNotFoundError, match="not in the mirror"):
         edgecv.load(SCRFD, engine="ncnn", download=False)
+    assert not paths[1].exists() and "damaged" in caplog.text
+    # fetch (mirror from EDGECV_MODELS this time) heals it.
+    monkeypatch.setenv("EDGECV_MODELS", str(SHARED / "models"))
+    assert edgecv.fetch(SCRFD, engines=["ncnn"]) == paths and paths[1].is_file()
 
 
 def test_fetch_converts_from_a_mirrored_source_file(tmp_path, monkeypatch):
@@ -94,6 +98,6 @@ def test_fetch_converts_from_a_mirrored_source_file(tmp_path, monkeypatch):
     ncnn) copies that source from the given mirror, with no EDGECV_MODELS set."""
     monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("EDGECV_MODELS", "")
-    paths = hub.fetch("patchmatchnet_640x416_n5", engines=["ncnn"], mirror=SHARED / "models")
+    paths = edgecv.fetch("patchmatchnet_640x416_n5", engines=["ncnn"], mirror=SHARED / "models")
     assert [p.suffix for p in paths] == [".param", ".bin"]
     assert (tmp_path / "cache" / "patchmatchnet_640x416_n5" / "patchmatchnet_portable_640x416_n5.onnx").is_file()

@@ -13,10 +13,9 @@ from conftest import SHARED, run_python
 import edgecv
 from edgecv import _core
 from edgecv.convert import convert
-from edgecv.errors import ImageReadError, InvalidInputError
-from edgecv.mvs import (FusionParams, MvsCamera, SceneError, View, filter_depth, fuse, load_scene,
-                        read_cam_file, read_pair_file)
-from edgecv.tasks.mvs import relative_projections
+from edgecv.errors import ImageReadError, InvalidInputError, SceneError
+from edgecv.tasks.mvs import (FusionParams, MvsCamera, View, filter_depth, fuse, load_scene, read_cam_file,
+                              read_pair_file, relative_projections)
 from reference import mvs_numpy
 
 SCENE = SHARED / "data" / "mvs_office_8view"
@@ -140,6 +139,35 @@ def test_cli_mvs(tmp_path, module_cache):
         assert (tmp_path / "depth" / name).is_file()
     xyz, rgb = edgecv.read_ply(tmp_path / "fused.ply")
     assert len(xyz) == summary["points"] and rgb is not None
+
+
+def test_cli_mvs_one_reference_view_gets_a_filtered_depth_map(tmp_path, module_cache):
+    """Regression: `edgecv mvs SCENE --refs 7` computed for seconds, then failed with "no source view with
+    a depth map"; now the best pair.txt sources that filtering needs are computed too."""
+    out = run_python("-m", "edgecv", "mvs", str(SCENE), "--engine", "mnn", "--threads", "2", "--refs", "7",
+                     "--out", str(tmp_path), "--json", timeout=600)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert [v["view"] for v in summary["views"]] == [7] and summary["helper_views"] == [0, 2]
+    assert 0.1 < summary["views"][0]["kept_share"] < 0.9 and summary["points"] > 10_000  # 18.5 % with 2 sources
+    assert (tmp_path / "depth" / "00000007_mask.png").is_file() and not (tmp_path / "depth" / "00000000.npy").exists()
+
+
+def test_validate_depth_maps_between_contracts(tmp_path):
+    """Regression: `edgecv validate` on a PatchmatchNet model crashed; depth maps are now compared per pixel."""
+    files = [MODEL_DIR / "patchmatchnet_640x416_n5.onnx", MODEL_DIR / "patchmatchnet_portable_640x416_n5.onnx"]
+    out = run_python("-m", "edgecv", "validate", *map(str, files), "--scene", str(SCENE), "--refs", "0", "--json",
+                     timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["task"] == "mvs" and report["passed"]
+    row = report["tasks"][0]
+    assert row["input"] == "view 0" and row["depth_agreement"] >= 0.999 and row["pixels"] == 416 * 640
+    strict = run_python("-m", "edgecv", "validate", *map(str, files), "--scene", str(SCENE), "--min-depth-agreement",
+                        "1.01", timeout=600)
+    assert strict.returncode == 1 and "depth_agreement" in strict.stdout
+    wrong = run_python("-m", "edgecv", "validate", *map(str, files), "--images", str(SHARED / "images" / "group_t1.jpg"))
+    assert wrong.returncode == 2 and "--scene" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
 # -- I/O, geometry on a synthetic scene, bad inputs ------------------------------------------------------

@@ -8,9 +8,9 @@ from conftest import ENGINES, SHARED, cached_model, run_python
 
 import edgecv
 from edgecv import _core
-from edgecv.compare import compare_poses
+from edgecv.tasks.openpose.compare import compare_poses
 from edgecv.errors import InvalidInputError, ModelContractError
-from edgecv.pose_layouts import COCO18_NAMES, LIGHTWEIGHT_LIMBS
+from edgecv.tasks.openpose.layouts import COCO18_NAMES, LIGHTWEIGHT_LIMBS
 from reference import openpose_python
 
 POSE = "lightweight_openpose_hpe0001"
@@ -59,17 +59,17 @@ def test_engines_agree_within_2px(engine, photo, photos, module_cache):
 @pytest.mark.parametrize("photo", ["street_1.jpg", "street_4.jpg", "group_t1.jpg"])
 def test_python_reference_gives_the_same_people(photo, photos):
     model = pose_model("onnxruntime")
-    blob, _ = model.preprocess(photos[photo])
-    heatmaps, pafs = model.split_outputs(model.infer(blob))
+    prepared = model.prepare(photos[photo])
+    heatmaps, pafs = model.split_outputs(model.infer(prepared))
     import cv2
 
     f = model.upsample
     parts = np.stack([cv2.resize(heatmaps[c], (heatmaps.shape[2] * f, heatmaps.shape[1] * f),
                                  interpolation=cv2.INTER_CUBIC) for c in range(18)])
-    p = model.params
+    p = model.grouping_params(model.settings)
     ours, our_scores = _core.group_poses(parts, np.ascontiguousarray(pafs), model.limbs, p)
     ref, ref_scores = openpose_python.group(
-        parts, pafs, model.limbs, p.peak_threshold, p.peak_radius, p.subpixel, p.paf_samples,
+        parts, pafs, model.limbs, p.peak_threshold, p.effective_peak_radius(), p.subpixel, p.paf_samples,
         p.paf_sample_threshold, p.paf_success_ratio, p.limb_length_prior, p.paf_scale, p.min_parts, p.min_mean_score)
     assert ours.shape == ref.shape and len(ours) >= 4
     np.testing.assert_allclose(ours, ref, atol=1e-3)
@@ -202,7 +202,7 @@ def test_bad_maps_and_tables_raise():
 
 
 def test_bad_task_options_and_model_contract(tmp_path):
-    with pytest.raises(InvalidInputError, match="unknown OpenPose option"):
+    with pytest.raises(InvalidInputError, match="not an option of task openpose"):
         edgecv.load(POSE, score_threshold=0.5)
     with pytest.raises(InvalidInputError, match="input_height"):
         edgecv.load(POSE, input_height=250)
@@ -217,7 +217,7 @@ def test_bad_task_options_and_model_contract(tmp_path):
 
 def test_input_height_option_changes_resolution(photos):
     small = edgecv.load(POSE, threads=2, input_height=184)
-    blob, _ = small.preprocess(photos["street_4.jpg"])
+    blob = small.prepare(photos["street_4.jpg"]).feeds["data"]
     assert blob.shape[2] == 184 and blob.shape[3] % 8 == 0
     # At a lower resolution the small background pedestrians drop out; the five in front remain.
     assert 5 <= len(small.detect(photos["street_4.jpg"])) <= 8

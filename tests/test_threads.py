@@ -41,3 +41,66 @@ def test_openpose_from_many_threads(engine, photos, tmp_path, monkeypatch):
         concurrent = list(pool.map(model.detect, images))
     for a, b in zip(sequential, concurrent):
         _same(a, b)
+
+
+MNN_THREADS = r"""
+import os, sys, threading
+import numpy as np
+import edgecv
+image = edgecv.read_image(sys.argv[1])
+models = [edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1) for _ in range(2)]
+def work(m, k):
+    for i in range(20):  # every other size forces a session resize, which MNN prints around
+        m.detect(image[: 300 + 40 * ((i + k) % 2)])
+threads = [threading.Thread(target=work, args=(m, k)) for k, m in enumerate(models)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+sys.stdout.flush()
+os.write(1, b"STDOUT-STILL-STDOUT\n")
+"""
+
+
+def test_mnn_models_in_threads_leave_stdout_alone(tmp_path, monkeypatch):
+    """Regression: MNN's process-wide fd-1 redirection, taken by two threads at once, could leave stdout
+    pointing at stderr for good."""
+    from conftest import SHARED, run_python
+
+    monkeypatch.setenv("EDGECV_CACHE", str(tmp_path))
+    edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1)  # convert once
+    for _ in range(3):
+        out = run_python("-c", MNN_THREADS, str(SHARED / "images" / "street_4.jpg"))
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "STDOUT-STILL-STDOUT" in out.stdout and "STDOUT-STILL-STDOUT" not in out.stderr
+
+
+def test_stdout_redirection_holders_interleave():
+    """The mechanism: A enters, B enters, A leaves, B leaves -> fd 1 is stdout again (and was stderr inside)."""
+    import os
+    import threading
+
+    from edgecv.engines.mnn_engine import native_stdout_to_stderr
+
+    before = os.fstat(1)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    inside = []
+
+    def holder_a():
+        with native_stdout_to_stderr():
+            a_in.set()
+            b_in.wait(5)
+            inside.append(os.fstat(1).st_ino == os.fstat(2).st_ino)
+        a_out.set()
+
+    def holder_b():
+        a_in.wait(5)
+        with native_stdout_to_stderr():
+            b_in.set()
+            a_out.wait(5)
+            inside.append(os.fstat(1).st_ino == os.fstat(2).st_ino)
+
+    threads = [threading.Thread(target=holder_a), threading.Thread(target=holder_b)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    after = os.fstat(1)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+    assert len(inside) == 2

@@ -16,6 +16,9 @@ python -m pip install --quiet ".[all,test]" cmake ninja
 # The converter's pnnx binary: its wheel declares torch (GBs) but the binary needs none.
 python -m pip install --quiet --no-deps pnnx
 
+echo "== import layering (import-linter)"
+PYTHONPATH=tools lint-imports
+
 # Native C++ tests: host, AddressSanitizer + UBSan, and aarch64 under qemu.
 bash tools/native_checks.sh
 

@@ -1,35 +1,39 @@
 """Model conversion: make every model speak one contract, on every engine.
 
-``convert()`` renames ONNX outputs by role (SCRFD ``score_8``…, OpenPose ``heatmaps``/``pafs``),
-optionally fixes a dynamic input size, converts to ncnn (pnnx) and MNN, rewrites ncnn blob names
-back to the canonical names, and writes metadata (``<stem>.edgecv.json`` beside the files and
-``metadata_props["edgecv"]`` inside the ONNX) so ``edgecv.load(path)`` needs no manifest.
+``convert()`` renames ONNX outputs by role (the task's ``roles`` in the registry: SCRFD ``score_8``…,
+OpenPose ``heatmaps``/``pafs``), optionally fixes a dynamic input size, converts to ncnn (pnnx) and MNN,
+rewrites ncnn blob names back to the canonical names, and writes metadata (``<stem>.edgecv.json`` beside
+the files and ``metadata_props["edgecv"]`` inside the ONNX) so ``edgecv.load(path)`` needs no manifest.
+
+Everything is written into a staging folder first and checked (each file loads on its engine and the
+task accepts it); only then are the files moved into ``out_dir``, the metadata last. A failed or killed
+conversion leaves no file that ``load`` would accept and never half-overwrites an earlier result.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
+import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .. import __version__
-from ..contracts import default_input
-from ..errors import ConversionError, InvalidInputError, ModelNotFoundError
-from ..hub import sha256_file
-from ..loading import metadata_path
-from ..tasks.base import SizeLike, parse_size
+from ..errors import ConversionError, EdgecvError, InvalidInputError, ModelNotFoundError, OutputWriteError
+from ..store.files import sha256_file
+from ..store.metadata import config_from_dict, dumps, metadata_path
+from ..targets import ENGINE_NAMES, TARGETS, parse_targets
+from ..tasks import IMAGE, GraphFacts, RolePlan, get_task
+from ..tasks.spec import size_pair
+from ..versions import __version__, package_version
 from . import mnn_tools, ncnn_tools, onnx_graph
-from .roles import TASK_ROLES, RolePlan
 
 log = logging.getLogger(__name__)
-TARGETS = ("onnx", "ncnn", "mnn")
-ENGINE_OF_TARGET = {"onnx": "onnxruntime", "ncnn": "ncnn", "mnn": "mnn"}
+_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
 
 
 @dataclass
@@ -39,13 +43,6 @@ class ConversionResult:
     files: Dict[str, List[Path]] = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
     metadata_file: Optional[Path] = None
-
-
-def _package_version(name: str) -> Optional[str]:
-    try:
-        return importlib_metadata.version(name)
-    except importlib_metadata.PackageNotFoundError:
-        return None
 
 
 def parse_renames(items: Sequence[str]) -> Dict[str, str]:
@@ -59,50 +56,63 @@ def parse_renames(items: Sequence[str]) -> Dict[str, str]:
     return out
 
 
-def convert(model: Path, task: Optional[str] = None, *, out_dir: Path = Path("."),
-            to: Sequence[str] = TARGETS, input_size: SizeLike = None, fp16: bool = False,
+def check_stem(name: str) -> str:
+    """An output file stem: letters, digits, ``_.+-``, no path separators (files stay inside ``out_dir``)."""
+    if not isinstance(name, str) or not _STEM.match(name) or name.endswith(".edgecv"):
+        raise InvalidInputError(f"name must be a plain file stem (letters, digits, _ . + -; no '/'), got {name!r:.60}")
+    return name
+
+
+def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_dir: Union[str, os.PathLike] = ".",
+            to: Union[str, Sequence[str]] = ENGINE_NAMES, input_size=None, fp16: bool = False,
             rename: Optional[Dict[str, str]] = None, name: Optional[str] = None) -> ConversionResult:
-    """Convert an ONNX model; see the module docstring. ``input_size`` is N or (H, W).
+    """Convert an ONNX model; see the module docstring. ``input_size`` is N or (H, W); ``to`` names
+    engines (``onnxruntime`` — alias ``onnx`` —, ``ncnn``, ``mnn``).
 
-    ``task``: ``scrfd``/``openpose`` infer output roles (one image input); other tasks (``mvs``)
-    and None keep the names (plus ``rename``). Multi-input models need static input shapes."""
-    from ..tasks import TASKS
-
+    ``task``: image tasks (``scrfd``/``openpose``) infer output roles (one image input); other tasks
+    (``mvs``) and None keep the names (plus ``rename``). Multi-input models need static input shapes."""
     src = Path(model)
     if not src.is_file():
         raise ModelNotFoundError(f"model file not found: {src}")
-    if task is not None and task not in TASKS:
-        raise InvalidInputError(f"unknown task '{task}'; choose one of {sorted(TASKS)}")
-    unknown = [t for t in to if t not in TARGETS]
-    if unknown or not to:
-        raise InvalidInputError(f"unknown target(s) {unknown}; choose from {list(TARGETS)}")
+    spec = get_task(task) if task else None
+    targets = parse_targets(to)
+    requested = None if input_size is None else size_pair(input_size, "input_size", 8, 8192)
+    stem = check_stem(name or (src.stem + (f"_{requested[0]}x{requested[1]}" if requested else "")))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    requested = parse_size(input_size)
-    stem = name or (src.stem + (f"_{requested[0]}x{requested[1]}" if requested else ""))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInputError(f"--out {out_dir} is a file, not a folder")
+    finals = {e: _final_paths(out_dir, stem, e) for e in targets}
+    if any(p.resolve() == src.resolve() for paths in finals.values() for p in paths):
+        raise InvalidInputError(f"refusing to overwrite the source model {src}; choose another name or out_dir")
+    for engine in targets:  # before any work: the tools each target needs
+        if engine == "ncnn":
+            ncnn_tools.find_pnnx()
+        elif engine == "mnn":
+            mnn_tools.require_converter()
 
     graph = onnx_graph.load(src)
     inputs = onnx_graph.graph_inputs(graph)
     meta_input: Dict[str, object] = {}
     plan = RolePlan()
-    if task in TASK_ROLES or requested or len(inputs) == 1:
+    image_task = spec is not None and spec.inputs == IMAGE
+    if image_task or requested or len(inputs) == 1:
         image_input = onnx_graph.single_input(graph)
         dims = onnx_graph.input_dims(image_input)
         static = (dims[2], dims[3]) if len(dims) == 4 and dims[2] and dims[3] else None
         if requested:
             onnx_graph.set_input_size(graph, requested)
-        size = requested or static or tuple(default_input(task or "").get("size", ())) or None
+        default = spec.default_input if spec else {}
+        size = requested or static or tuple(default.get("size", ())) or None
         if size is None:
             raise InvalidInputError("the model's input size is dynamic: give input_size (--input-size HxW)")
         size = (int(size[0]), int(size[1]))
         input_shapes = {image_input.name: (1, dims[1] or 3, *size)}
-        if task in TASK_ROLES:
+        if image_task and spec.roles is not None:
             shapes = onnx_graph.output_shapes(graph, size)
             if requested:
                 onnx_graph.set_output_shapes(graph, shapes)
-            plan = _plan(task, graph, shapes, size)
-        meta_input = {**default_input(task or ""), "name": image_input.name, "size": list(size),
-                      "dynamic": not (requested or static)}
+            plan = spec.roles(GraphFacts(shapes, size, frozenset(onnx_graph.sigmoid_outputs(graph))))
+        meta_input = {**default, "name": image_input.name, "size": list(size), "dynamic": not (requested or static)}
     else:
         input_shapes = {i.name: tuple(onnx_graph.input_dims(i)) for i in inputs}
         dynamic = [n for n, d in input_shapes.items() if None in d]
@@ -121,40 +131,72 @@ def convert(model: Path, task: Optional[str] = None, *, out_dir: Path = Path("."
         "renamed": plan.renames,
         "source": {"file": src.name, "sha256": sha256_file(src)},
         "fp16": bool(fp16),
-        "tools": {"edgecv": __version__, "onnx": _package_version("onnx"),
-                  "pnnx": ncnn_tools.pnnx_version() if "ncnn" in to else None,
-                  "MNN": mnn_tools.mnn_version() if "mnn" in to else None},
+        "precision": "fp16" if fp16 else "fp32",
+        "tools": {"edgecv": __version__, "onnx": package_version("onnx"),
+                  "pnnx": package_version("pnnx") if "ncnn" in targets else None,
+                  "MNN": package_version("MNN") if "mnn" in targets else None},
     }
     onnx_graph.set_metadata(graph, meta)
+    return _write_checked(graph, meta, input_shapes, targets, fp16, out_dir, stem, spec)
 
-    result = ConversionResult(metadata=meta)
-    with tempfile.TemporaryDirectory(prefix="edgecv-convert-") as tmp:
-        onnx_path = (out_dir if "onnx" in to else Path(tmp)) / f"{stem}.onnx"
-        if onnx_path.resolve() == src.resolve():
-            raise InvalidInputError(f"refusing to overwrite the source model {src}; choose another name or out_dir")
+
+def _final_paths(out_dir: Path, stem: str, engine: str) -> List[Path]:
+    t = TARGETS[engine]
+    return [out_dir / f"{stem}{t.suffix}"] + [out_dir / f"{stem}{c}" for c in t.companions]
+
+
+def _write_checked(graph, meta: dict, input_shapes: Dict[str, Tuple[int, ...]], targets: Sequence[str], fp16: bool,
+                   out_dir: Path, stem: str, spec) -> ConversionResult:
+    """Write every target into a staging folder inside ``out_dir``, check each file loads on its engine and
+    fits the task, then move them into place (metadata last)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{stem}.convert-", dir=out_dir))
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write into {out_dir}: {exc.strerror or exc}") from exc
+    try:
+        onnx_path = staging / f"{stem}.onnx"
         onnx_graph.save(graph, onnx_path)
-        if "onnx" in to:
-            result.files["onnxruntime"] = [onnx_path]
-        if "ncnn" in to:
-            result.files["ncnn"] = _to_ncnn(onnx_path, out_dir / stem, input_shapes,
-                                            list(onnx_graph.output_names(graph)), fp16)
-        if "mnn" in to:
-            target = out_dir / f"{stem}.mnn"
-            mnn_tools.run_mnnconvert(onnx_path, target, fp16)
-            result.files["mnn"] = [target]
-    meta["files"] = {eng: [{"name": p.name, "sha256": sha256_file(p)} for p in paths]
-                     for eng, paths in result.files.items()}
-    result.metadata_file = metadata_path(out_dir / f"{stem}.onnx")
-    result.metadata_file.write_text(json.dumps(meta, indent=2) + "\n")
-    return result
+        staged: Dict[str, List[Path]] = {}
+        if "onnxruntime" in targets:
+            staged["onnxruntime"] = [onnx_path]
+        if "ncnn" in targets:
+            staged["ncnn"] = _to_ncnn(onnx_path, staging / stem, input_shapes, list(onnx_graph.output_names(graph)), fp16)
+        if "mnn" in targets:
+            staged["mnn"] = [staging / f"{stem}.mnn"]
+            mnn_tools.run_mnnconvert(onnx_path, staged["mnn"][0], fp16)
+        meta["files"] = {eng: [{"name": p.name, "sha256": sha256_file(p)} for p in paths] for eng, paths in staged.items()}
+        for engine, paths in staged.items():
+            _self_check(engine, paths, meta, spec)
+        result = ConversionResult(metadata=meta)
+        try:
+            for engine, paths in staged.items():
+                result.files[engine] = []
+                for p in paths:
+                    final = out_dir / p.name
+                    os.replace(p, final)
+                    result.files[engine].append(final)
+            result.metadata_file = metadata_path(out_dir / f"{stem}.onnx")
+            tmp_meta = staging / result.metadata_file.name
+            tmp_meta.write_text(dumps(meta))
+            os.replace(tmp_meta, result.metadata_file)
+        except OSError as exc:
+            raise OutputWriteError(f"cannot write into {out_dir}: {exc.strerror or exc}") from exc
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _plan(task: Optional[str], graph, shapes, size: Tuple[int, int]) -> RolePlan:
-    if task == "scrfd":
-        return TASK_ROLES["scrfd"](shapes, size, onnx_graph.sigmoid_outputs(graph))
-    if task is not None:
-        return TASK_ROLES[task](shapes)
-    return RolePlan()
+def _self_check(engine: str, paths: List[Path], meta: dict, spec) -> None:
+    """The written file loads on its engine and, for a known task, the task model accepts it."""
+    from ..engines import create_engine
+
+    try:
+        runtime = create_engine(engine, paths, threads=1)
+        if spec is not None:
+            spec.model(runtime, config_from_dict(meta, meta["name"]))
+    except EdgecvError as exc:
+        raise ConversionError(f"the converted {engine} file does not load as a {meta['task'] or 'model'}: {exc}") from None
 
 
 def _to_ncnn(onnx_path: Path, target_stem: Path, input_shapes: Dict[str, Tuple[int, ...]],
@@ -204,4 +246,4 @@ def _match_ncnn_outputs(onnx_path: Path, param_text: str, weights: bytes, input_
     return mapping
 
 
-__all__ = ["convert", "ConversionResult", "parse_renames", "TARGETS"]
+__all__ = ["convert", "ConversionResult", "parse_renames", "check_stem"]

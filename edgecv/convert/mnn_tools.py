@@ -22,19 +22,15 @@ def _has_converter() -> bool:
         return False
 
 
-def mnn_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("MNN")
-    except Exception:
-        return "unknown"
-
-
-def run_mnnconvert(onnx_path: Path, target: Path, fp16: bool) -> None:
+def require_converter() -> None:
+    """ConverterNotFoundError naming the extra when the MNN converter is not installed."""
     if not _has_converter():
         raise ConverterNotFoundError(
             "the MNN converter was not found: install the 'MNN' package: pip install 'edgecv[mnn]'")
+
+
+def run_mnnconvert(onnx_path: Path, target: Path, fp16: bool) -> None:
+    require_converter()
     args = ["-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(target), "--bizCode", "edgecv"]
     if fp16:
         args.append("--fp16")

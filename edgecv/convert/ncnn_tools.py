@@ -39,15 +39,6 @@ def find_pnnx() -> Path:
         "dependency: pip install --no-deps pnnx (or set EDGECV_PNNX to the binary)")
 
 
-def pnnx_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("pnnx")
-    except Exception:
-        return "unknown"
-
-
 def run_pnnx(onnx_path: Path, input_shapes: Sequence[Sequence[int]], fp16: bool) -> Tuple[str, bytes]:
     """Convert; returns (ncnn .param text, .bin bytes) with pnnx's blob names (in0.., out0..).
     ``input_shapes``: one static shape per model input, in ONNX input order."""

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConversionError, ConverterNotFoundError, InvalidInputError
-from ..loading import METADATA_KEY
+from ..store.metadata import METADATA_KEY
 
 # Ops that only move data: a score reaching an output through them still "ends in" its Sigmoid.
 _SHAPE_OPS = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
@@ -163,7 +163,7 @@ def set_metadata(model, metadata: dict) -> None:
     del model.metadata_props[:]
     model.metadata_props.extend(props)
     entry = model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(metadata, sort_keys=True)
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata, sort_keys=True, allow_nan=False)
 
 
 def save(model, path: Path) -> None:

@@ -1,19 +1,68 @@
-"""The engine interface: load model files, name inputs/outputs, run float32 tensors by name."""
+"""The engine interface: load model files, name inputs/outputs, run float32 tensors by name.
+
+Capabilities are class attributes: ``target`` (the row of :mod:`edgecv.targets`: name, suffixes, extra,
+whether fp16 is honoured) and ``reentrant`` (``run`` may be called from several threads at once with no
+lock; False means calls on one loaded model are serialised).
+"""
 
 from __future__ import annotations
 
 import abc
 import importlib
-from importlib import metadata
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import EngineNotInstalledError, InvalidInputError, ModelNotFoundError
+from ..errors import (EdgecvError, EngineNotInstalledError, EngineRuntimeError, InvalidInputError,
+                      ModelNotFoundError)
+from ..targets import TARGETS, Target
+from ..versions import package_version
 
 Shape = Optional[Tuple[Optional[int], ...]]
+
+#: Engine threads are bounded: at least 1, at most this many per CPU core (more only thrashes, and
+#: engines allocate per-thread buffers: 100000 threads hung ONNX Runtime and crashed ncnn).
+THREADS_PER_CORE_CAP = 4
+#: Longest engine message kept in an EngineRuntimeError.
+MAX_MESSAGE = 300
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def max_threads() -> int:
+    """Largest accepted ``threads``: THREADS_PER_CORE_CAP x the CPU cores this process may use."""
+    return THREADS_PER_CORE_CAP * cpu_count()
+
+
+def default_threads() -> int:
+    """Default engine threads: the number of CPU cores, at most 4."""
+    return max(1, min(4, cpu_count()))
+
+
+def check_threads(threads) -> int:
+    """``threads`` as an int in [1, max_threads()] (None -> default_threads()); InvalidInputError otherwise."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise InvalidInputError(f"threads must be an integer, got {threads!r:.40}")
+    if not 1 <= int(threads) <= max_threads():
+        raise InvalidInputError(f"threads must be in [1, {max_threads()}] ({THREADS_PER_CORE_CAP} per CPU core), "
+                                f"got {threads}")
+    return int(threads)
+
+
+def short(message: object, limit: int = MAX_MESSAGE) -> str:
+    """One line of at most ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -44,26 +93,36 @@ def require_files(paths: Sequence[Path]) -> None:
 class Engine(abc.ABC):
     """One loaded model on one inference engine. Nothing task-specific lives here.
 
-    Subclasses set ``inputs`` and ``outputs`` at load time and implement :meth:`_run`.
-    ``run`` is safe to call from several threads at once.
+    Subclasses set ``inputs`` and ``outputs`` at load time and implement :meth:`_run`. ``run`` is safe
+    to call from several threads at once (engines that are not ``reentrant`` take a lock).
     """
 
-    name: str = ""
-    #: pip extra that installs this engine
-    extra: str = ""
-    #: Python package of the engine
-    package: str = ""
+    target: ClassVar[Target]
+    #: True: concurrent run() calls on one model need no lock
+    reentrant: ClassVar[bool] = True
+
+    @property
+    def name(self) -> str:
+        return self.target.name
 
     @classmethod
     def require_package(cls) -> None:
         """Raise EngineNotInstalledError (naming the extra) when the engine package cannot be imported."""
-        import_engine_package(cls.package, cls.extra)
+        import_engine_package(cls.target.module, cls.target.extra)
+
+    @classmethod
+    def version(cls) -> Optional[str]:
+        """Version of the engine package, or None when it is not installed (imports nothing)."""
+        return package_version(cls.target.distribution)
 
     def __init__(self, files: Sequence[Path], threads: int = 1, fp16: bool = False) -> None:
-        if threads < 1:
-            raise InvalidInputError(f"threads must be >= 1, got {threads}")
+        self.threads = check_threads(threads)
+        if fp16 and not self.target.fp16:
+            raise InvalidInputError(
+                f"{self.target.name} does not switch to fp16 at run time (fp16=True works on "
+                f"{', '.join(t.name for t in TARGETS.values() if t.fp16)}); load a model file whose weights are "
+                "fp16 instead")
         self.files: List[Path] = [Path(f) for f in files]
-        self.threads = int(threads)
         self.fp16 = bool(fp16)
         self.inputs: List[TensorInfo] = []
         self.outputs: List[TensorInfo] = []
@@ -84,8 +143,8 @@ class Engine(abc.ABC):
 
     def run(self, feeds: Mapping[str, np.ndarray], outputs: Optional[Sequence[str]] = None
             ) -> Dict[str, np.ndarray]:
-        """Run the model on float32 ``feeds`` (name -> array); return the requested outputs
-        (all by default) as float32 arrays by name."""
+        """Run the model on float32 ``feeds`` (name -> array); return the requested outputs (all by
+        default) as float32 arrays by name. Engine failures become :class:`EngineRuntimeError`."""
         missing = [n for n in self.input_names if n not in feeds]
         unknown = [n for n in feeds if n not in self.input_names]
         if missing or unknown:
@@ -101,7 +160,12 @@ class Engine(abc.ABC):
             if not isinstance(v, np.ndarray) or v.dtype != np.float32:
                 raise InvalidInputError(f"input '{k}' must be a float32 numpy array")
             arrays[k] = np.ascontiguousarray(v)
-        return self._run(arrays, names)
+        try:
+            return self._run(arrays, names)
+        except EdgecvError:
+            raise
+        except Exception as exc:  # the engine's own exception types (ORT Fail, MNN Exception, ...)
+            raise EngineRuntimeError(f"{self.name} failed running {self.files[0].name}: {short(exc)}") from exc
 
     @abc.abstractmethod
     def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
@@ -110,14 +174,6 @@ class Engine(abc.ABC):
     def metadata(self) -> Dict[str, str]:
         """Key/value metadata stored in the model file (ONNX ``metadata_props``); {} if none."""
         return {}
-
-    @classmethod
-    def version(cls) -> Optional[str]:
-        """Version of the engine package, or None when it is not installed (imports nothing)."""
-        try:
-            return metadata.version(cls.package)
-        except metadata.PackageNotFoundError:
-            return None
 
     def describe(self) -> str:
         ins = ", ".join(f"{t.name}{list(t.shape) if t.shape else ''}" for t in self.inputs)

@@ -1,9 +1,15 @@
 """MNN adapter (CPU, session API).
 
-An MNN session is not re-entrant, so calls on one loaded model are serialised by a lock (the cost:
-concurrent calls on the same model wait for each other; load the model once per thread to run in
-parallel). Inputs whose shape differs from the session's are resized before running.
-Precision is "high" (fp32) unless ``fp16=True`` ("low").
+An MNN session is not re-entrant, so calls on one loaded model are serialised by a lock (load the model
+once per thread to run in parallel). Inputs whose shape differs from the session's are resized before
+running. Precision is "high" (fp32) unless ``fp16=True`` ("low").
+
+MNN's C++ code prints notices on stdout (CPU features at import, "MNN use high precision", shape
+errors), which would corrupt a program's own output (``edgecv detect --json``). edgecv points file
+descriptor 1 at stderr around those calls (import, session creation, resize), with one process-wide
+lock and holder count: the first holder redirects, the last one restores, so concurrent MNN models can
+never leave stdout pointing at stderr. While a holder is inside, other threads' writes to fd 1 also
+go to stderr; MNN calls that print are load-time and shape changes, not steady-state runs.
 """
 
 from __future__ import annotations
@@ -16,26 +22,44 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..errors import ModelLoadError
-from .base import Engine, TensorInfo, import_engine_package, require_files
+from ..errors import EngineRuntimeError, ModelLoadError
+from ..targets import TARGETS
+from .base import Engine, TensorInfo, import_engine_package, require_files, short
 
 
-@contextlib.contextmanager
-def _native_stdout_to_stderr():
-    """MNN's C++ code prints notices on stdout ("MNN use high precision", CPU features), which
-    would corrupt a program's own output (e.g. ``edgecv detect --json``): send them to stderr."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError):  # no usable fd 1 (e.g. embedded interpreters)
-        yield
-        return
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+class _StdoutToStderr:
+    """Process-wide redirection of fd 1 to fd 2 with a holder count (re-entrant, thread safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._saved = -1
+
+    @contextlib.contextmanager
+    def __call__(self):
+        with self._lock:
+            if self._holders == 0:
+                try:
+                    sys.stdout.flush()
+                    saved = os.dup(1)
+                    os.dup2(2, 1)
+                    self._saved = saved
+                except (OSError, ValueError, AttributeError):  # no usable fd 1 (embedded interpreters)
+                    self._saved = -1
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0 and self._saved >= 0:
+                    os.dup2(self._saved, 1)
+                    os.close(self._saved)
+                    self._saved = -1
+
+
+#: The one redirection of this process (file descriptors are process-wide).
+native_stdout_to_stderr = _StdoutToStderr()
 
 
 def _dims(shape) -> tuple:
@@ -45,22 +69,21 @@ def _dims(shape) -> tuple:
 class MnnEngine(Engine):
     """Loads one ``.mnn`` file."""
 
-    name = "mnn"
-    extra = "mnn"
-    package = "MNN"
+    target = TARGETS["mnn"]
+    reentrant = False
 
     def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
         super().__init__(files, threads, fp16)
         require_files(self.files)
         path = str(self.files[0])
-        with _native_stdout_to_stderr():
-            mnn = import_engine_package(self.package, self.extra)
+        with native_stdout_to_stderr():
+            mnn = import_engine_package(self.target.module, self.target.extra)
             try:
                 self.interpreter = mnn.Interpreter(path)
                 self.session = self.interpreter.createSession(
                     {"numThread": self.threads, "precision": "low" if self.fp16 else "high"})
             except Exception as exc:  # MNN raises a bare Exception for invalid files
-                raise ModelLoadError(f"MNN cannot load {path}: {exc}") from exc
+                raise ModelLoadError(f"MNN cannot load {path}: {short(exc)}") from exc
         self._mnn = mnn
         self._lock = threading.Lock()
         ins = self.interpreter.getSessionInputAll(self.session)
@@ -72,7 +95,7 @@ class MnnEngine(Engine):
 
     @classmethod
     def require_package(cls) -> None:
-        with _native_stdout_to_stderr():  # importing MNN prints CPU features on stdout
+        with native_stdout_to_stderr():  # importing MNN prints CPU features on stdout
             super().require_package()
 
     def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
@@ -85,12 +108,18 @@ class MnnEngine(Engine):
                     interp.resizeTensor(tensors[name], arr.shape)
                     resized = True
             if resized:
-                with _native_stdout_to_stderr():
+                with native_stdout_to_stderr():
                     interp.resizeSession(session)
             for name, arr in feeds.items():
                 host = mnn.Tensor(arr.shape, mnn.Halide_Type_Float, arr, mnn.Tensor_DimensionType_Caffe)
                 tensors[name].copyFrom(host)
-            interp.runSession(session)
+            with native_stdout_to_stderr() if resized else contextlib.nullcontext():
+                code = interp.runSession(session)
+            if code != 0:
+                shapes = {n: list(a.shape) for n, a in feeds.items()}
+                raise EngineRuntimeError(
+                    f"MNN cannot run {self.files[0].name} on inputs {shapes} (error {code}); "
+                    "the file's graph may be fixed to another input size")
             result = {}
             for name in outputs:
                 out = interp.getSessionOutput(session, name)

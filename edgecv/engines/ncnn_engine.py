@@ -14,23 +14,23 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..errors import ModelLoadError
+from ..errors import EngineRuntimeError, ModelLoadError
+from ..targets import TARGETS
 from .base import Engine, TensorInfo, import_engine_package, require_files
 
 
 class NcnnEngine(Engine):
     """Loads a ``.param`` + ``.bin`` pair. Each call uses its own extractor (thread safe)."""
 
-    name = "ncnn"
-    extra = "ncnn"
-    package = "ncnn"
+    target = TARGETS["ncnn"]
+    reentrant = True
 
     def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
         files = [Path(f) for f in files]
         if len(files) == 1:
             files.append(files[0].with_suffix(".bin"))
         super().__init__(files, threads, fp16)
-        ncnn = import_engine_package(self.package, self.extra)
+        ncnn = import_engine_package(self.target.module, self.target.extra)
         self._ncnn = ncnn
         require_files(self.files)
         param, weights = self.files
@@ -66,6 +66,6 @@ class NcnnEngine(Engine):
         for name in outputs:
             ret, mat = ex.extract(name)
             if ret != 0:
-                raise ModelLoadError(f"ncnn failed to compute output '{name}' (error {ret})")
+                raise EngineRuntimeError(f"ncnn failed to compute output '{name}' of {self.files[0].name} (error {ret})")
             result[name] = np.array(mat, dtype=np.float32)[None]
         return result

@@ -7,7 +7,8 @@ from typing import Dict, List
 import numpy as np
 
 from ..errors import ModelLoadError
-from .base import Engine, TensorInfo, import_engine_package, require_files
+from ..targets import TARGETS
+from .base import Engine, TensorInfo, import_engine_package, require_files, short
 
 
 def _dims(shape) -> tuple:
@@ -15,15 +16,15 @@ def _dims(shape) -> tuple:
 
 
 class OnnxRuntimeEngine(Engine):
-    """Loads one ``.onnx`` file. ``threads`` sets intra-op threads; sessions are thread safe."""
+    """Loads one ``.onnx`` file. ``threads`` sets intra-op threads explicitly (ONNX Runtime ignores
+    ``OMP_NUM_THREADS``); sessions are thread safe."""
 
-    name = "onnxruntime"
-    extra = "onnxruntime"
-    package = "onnxruntime"
+    target = TARGETS["onnxruntime"]
+    reentrant = True
 
     def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
         super().__init__(files, threads, fp16)
-        ort = import_engine_package(self.package, self.extra)
+        ort = import_engine_package(self.target.module, self.target.extra)
         require_files(self.files)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
@@ -34,9 +35,11 @@ class OnnxRuntimeEngine(Engine):
             self.session = ort.InferenceSession(str(self.files[0]), sess_options=opts,
                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own exception types (InvalidProtobuf, Fail, ...)
-            raise ModelLoadError(f"onnxruntime cannot load {self.files[0]}: {exc}") from exc
+            raise ModelLoadError(f"onnxruntime cannot load {self.files[0]}: {short(exc)}") from exc
         self.inputs = [TensorInfo(i.name, _dims(i.shape)) for i in self.session.get_inputs()]
         self.outputs = [TensorInfo(o.name, _dims(o.shape)) for o in self.session.get_outputs()]
+        if not self.inputs or not self.outputs:
+            raise ModelLoadError(f"onnxruntime model {self.files[0]} has no inputs or outputs")
 
     def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
         values = self.session.run(outputs, feeds)

@@ -1,50 +1,49 @@
-"""What every task model shares: an engine, a model config, and letterbox preprocessing."""
+"""The pipeline protocol every task follows: ``prepare`` inputs -> engine (``infer``) -> ``postprocess``
+-> typed result. ``detect`` is those three calls; streams, batch jobs and the service drive the stages
+separately (e.g. post-processing of frame k while the engine runs frame k+1).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, ClassVar, Dict, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
 from ..engines import Engine
 from ..errors import InvalidInputError, ModelContractError
+from ..image import ImageLike, as_bgr_image
+from ..store.metadata import ModelConfig
+from .spec import Option, resolve_options
 
-SizeLike = Union[int, Tuple[int, int], Sequence[int], None]
+ResultT = TypeVar("ResultT")
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Contract of a loaded model, from its manifest, its ``.edgecv.json`` metadata, or defaults.
-
-    ``input``: ``name``, ``size`` [H, W], ``color`` ("RGB"/"BGR"), ``mean``, ``std`` (per channel,
-    in pixel units). ``outputs``: task-specific (e.g. SCRFD ``strides``, ``num_anchors``).
-    """
-
-    name: str = ""
-    task: str = ""
-    input: Dict[str, Any] = field(default_factory=dict)
-    outputs: Dict[str, Any] = field(default_factory=dict)
-    #: weights stored in half precision (converted with --fp16)
-    fp16: bool = False
-    #: static shape of each input, as the converter recorded it (engines like ncnn report none)
-    input_shapes: Dict[str, Any] = field(default_factory=dict)
+#: No single network input may need more memory than this (bytes of float32 tensor); sizes from options,
+#: metadata or an image's aspect ratio that would pass it are refused with a hint to resize.
+MAX_INPUT_BYTES = 1 << 30
 
 
-def parse_size(size: SizeLike, what: str = "input_size") -> Optional[Tuple[int, int]]:
-    """``640`` or ``(H, W)`` -> ``(H, W)``; None stays None."""
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)):
-        h = w = int(size)
-    else:
-        try:
-            h, w = (int(v) for v in size)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"{what} must be an int or (height, width), got {size!r}") from None
-    if h <= 0 or w <= 0:
-        raise InvalidInputError(f"{what} must be positive, got {h}x{w}")
-    return h, w
+@dataclass
+class Prepared:
+    """A prepared call: the engine ``feeds`` (input name -> float32 array), the option values for this call,
+    and whatever the task's post-processing needs (``context``: scales, sizes, cameras...)."""
+
+    feeds: Dict[str, np.ndarray]
+    options: Dict[str, Any]
+    context: Dict[str, Any] = field(default_factory=dict)
+
+
+class ItemsMixin:
+    """Sequence behaviour of a result whose items are indexed by ``scores``."""
+
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]  # type: ignore[index]
 
 
 def letterbox_scale(image_hw: Tuple[int, int], input_hw: Tuple[int, int]) -> Tuple[int, int]:
@@ -54,14 +53,79 @@ def letterbox_scale(image_hw: Tuple[int, int], input_hw: Tuple[int, int]) -> Tup
     return max(1, min(input_hw[0], int(round(ih * s)))), max(1, min(input_hw[1], int(round(iw * s))))
 
 
-class TaskModel:
-    """Base of task models: ``engine`` plus the model ``config``. Subclasses implement ``detect``."""
+def check_input_budget(shape: Sequence[int], what: str) -> None:
+    """Refuse a float32 tensor of ``shape`` larger than MAX_INPUT_BYTES."""
+    nbytes = 4 * int(np.prod([int(v) for v in shape], dtype=np.float64))
+    if nbytes > MAX_INPUT_BYTES:
+        raise InvalidInputError(
+            f"{what}: a network input of shape {list(shape)} needs {nbytes / 2**30:.1f} GiB, more than the "
+            f"{MAX_INPUT_BYTES / 2**30:.0f} GiB budget; resize the image (or choose a smaller input size)")
+
+
+class TaskModel(Generic[ResultT]):
+    """A loaded model of one task: ``engine`` + ``config`` + option values (``settings``).
+
+    Subclasses set ``task`` and ``options`` and implement ``prepare`` and ``postprocess`` (and the output
+    binding); ``detect`` is implemented here, once.
+    """
 
     task: ClassVar[str] = ""
+    options: ClassVar[Tuple[Option, ...]] = ()
+    #: input contract defaults: colour order, per-channel mean/std in pixel units, default size (H, W)
+    default_input: ClassVar[Dict[str, Any]] = {}
 
-    def __init__(self, engine: Engine, config: ModelConfig) -> None:
+    def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
         self.engine = engine
-        self.config = config
+        self.config = config or ModelConfig(task=self.task)
+        self.settings: Dict[str, Any] = resolve_options(self.options, options, self.task)
+
+    # -- the pipeline --------------------------------------------------------------------------
+    def prepare(self, inputs: Any, **options: Any) -> Prepared:
+        """Check ``inputs`` and the per-call ``options``; build the engine feeds."""
+        raise NotImplementedError
+
+    def infer(self, prepared: Prepared) -> Dict[str, np.ndarray]:
+        """Run the engine on prepared feeds; returns the bound outputs by name."""
+        return self.engine.run(prepared.feeds, self.output_names)
+
+    def postprocess(self, outputs: Dict[str, np.ndarray], prepared: Prepared) -> ResultT:
+        """Raw engine outputs -> the task's result."""
+        raise NotImplementedError
+
+    def detect(self, inputs: Any, **options: Any) -> ResultT:
+        """Run the whole pipeline on one input; ``options`` override the model's per-call options."""
+        prepared = self.prepare(inputs, **options)
+        return self.postprocess(self.infer(prepared), prepared)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    @property
+    def output_names(self) -> List[str]:
+        """Outputs the post-processing reads, bound by name at load time."""
+        raise NotImplementedError
+
+    @classmethod
+    def default_contract(cls) -> Dict[str, Any]:
+        """A fresh copy of the task's default input contract."""
+        return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in cls.default_input.items()}
+
+    def input_contract(self) -> Dict[str, Any]:
+        """The task's default input contract updated with the model's own (manifest or metadata)."""
+        return {**self.default_contract(), **self.config.input}
+
+    def call_options(self, options: Dict[str, Any]) -> Dict[str, Any]:
+        """This call's option values: the model's settings overridden by ``options`` (checked)."""
+        return resolve_options(self.options, options, self.task, per_call=True, base=self.settings) \
+            if options else self.settings
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.engine.describe()})"
+
+
+class ImageTaskModel(TaskModel[ResultT]):
+    """A task whose input is one BGR image: letterbox/resize into the network input, normalise, pack."""
+
+    def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
+        super().__init__(engine, config, **options)
         self.input_name = self._bind_input()
 
     def _bind_input(self) -> str:
@@ -69,11 +133,10 @@ class TaskModel:
         names = self.engine.input_names
         if wanted:
             if wanted not in names:
-                raise ModelContractError(
-                    f"model input '{wanted}' is missing; the model's inputs are {names}")
+                raise ModelContractError(f"model input '{wanted}' is missing; the model's inputs are {names}")
             return wanted
         if len(names) != 1:
-            raise ModelContractError(f"{self.task} expects one input, the model has {names}")
+            raise ModelContractError(f"{self.task} expects one image input, the model has {names}")
         return names[0]
 
     def static_input_size(self) -> Optional[Tuple[int, int]]:
@@ -83,35 +146,43 @@ class TaskModel:
             return int(shape[2]), int(shape[3])
         return None
 
-    def input_contract(self) -> Dict[str, Any]:
-        """The task's default input contract overridden by the model's manifest/metadata; sets the
-        normalisation used by :meth:`pack` (``mean``, ``std``, ``swap_rb``)."""
-        from ..contracts import default_input
+    def set_normalisation(self, contract: Dict[str, Any]) -> None:
+        """Mean/std/colour order used by :meth:`pack`, from the task's input contract."""
+        self.mean = tuple(float(v) for v in contract["mean"])
+        self.std = tuple(float(v) for v in contract["std"])
+        self.swap_rb = str(contract["color"]).upper() == "RGB"
 
-        inp = {**default_input(self.task), **self.config.input}
-        self.mean = tuple(float(v) for v in inp["mean"])
-        self.std = tuple(float(v) for v in inp["std"])
-        self.swap_rb = str(inp["color"]).upper() == "RGB"
-        return inp
+    def network_size(self, image_hw: Tuple[int, int]) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+        """(network input (H, W), resized image (h, w)) for an image of size ``image_hw``."""
+        raise NotImplementedError
 
-    def pack(self, image: np.ndarray, input_hw: Tuple[int, int], resized_hw: Tuple[int, int],
-             pad_pixel: int) -> Tuple[np.ndarray, Tuple[float, float]]:
+    pad_pixel: int = 0
+
+    def pack(self, image: np.ndarray, input_hw: Tuple[int, int], resized_hw: Tuple[int, int]
+             ) -> Tuple[np.ndarray, Tuple[float, float]]:
         """Resize ``image`` to ``resized_hw`` (bilinear), place it top-left in an ``input_hw`` tensor padded
         with ``pad_pixel``, normalise; returns the (1, 3, H, W) tensor and (scale_x, scale_y) image->input."""
         import cv2
 
         from ..native import core
 
+        check_input_budget((1, 3, *input_hw), self.task)
         nh, nw = resized_hw
         ih, iw = image.shape[:2]
-        resized = image if (nh, nw) == (ih, iw) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        blob = core.pack_image(resized, (input_hw[1], input_hw[0]), self.mean, self.std, self.swap_rb, pad_pixel)
+        if (nh, nw) != (ih, iw):
+            resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        elif image.strides[2] != 1 or image.strides[1] != 3 or image.strides[0] < 3 * iw:
+            resized = np.ascontiguousarray(image)  # any numpy layout: the core reads packed rows
+        else:
+            resized = image
+        blob = core.pack_image(resized, (input_hw[1], input_hw[0]), self.mean, self.std, self.swap_rb,
+                               self.pad_pixel)
         return blob, (nw / iw, nh / ih)
 
-    @classmethod
-    def matches(cls, output_names: Sequence[str]) -> bool:
-        """Whether a model with these outputs looks like this task (used when no metadata says)."""
-        return False
+    def prepare(self, inputs: ImageLike, **options: Any) -> Prepared:
+        image = as_bgr_image(inputs)
+        values = self.call_options(options)
+        input_hw, resized_hw = self.network_size(image.shape[:2])
+        blob, scale = self.pack(image, input_hw, resized_hw)
+        return Prepared({self.input_name: blob}, values, {"scale": scale, "image_hw": image.shape[:2]})
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.engine.describe()})"

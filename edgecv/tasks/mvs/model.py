@@ -16,21 +16,31 @@ mean/std; intrinsics scaled to the new size; depth range from the reference came
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..engines import Engine
-from ..errors import InvalidInputError, ModelContractError
-from ..mvs import MvsCamera, Scene, View, load_scene
-from ..results import DepthMap
-from .base import ModelConfig, TaskModel
+from ...engines import Engine
+from ...errors import InvalidInputError, ModelContractError
+from ...image import as_bgr_image
+from ...store.metadata import ModelConfig
+from ..base import Prepared, TaskModel, check_input_budget
+from ..spec import Option
+from .result import DepthMap
+from .scene import MvsCamera, Scene, View, load_scene
 
 CONTRACT_A = ("images", "intrinsics", "extrinsics", "depth_min", "depth_max")
 #: Downscale factors of the PatchmatchNet stages whose projections contract B takes (coarse first).
 STAGE_SCALES = (1 / 8, 1 / 4, 1 / 2)
+#: Input contract unless a manifest or metadata says otherwise.
+DEFAULT_INPUT = {"layout": "NCHW", "color": "RGB", "mean": [0.0, 0.0, 0.0], "std": [255.0, 255.0, 255.0]}
 
 ViewsLike = Union[Sequence[View], Sequence[Tuple[np.ndarray, MvsCamera]], Scene, str, "os.PathLike[str]"]
+
+OPTIONS = (
+    Option("ref", "int", None, "reference view index when the input is a scene (sources from pair.txt)",
+           low=0, high=1 << 30, optional=True, cli=False),
+)
 
 
 def relative_projections(cameras: Sequence[MvsCamera]) -> np.ndarray:
@@ -49,13 +59,15 @@ def relative_projections(cameras: Sequence[MvsCamera]) -> np.ndarray:
     return out
 
 
-class PatchmatchNet(TaskModel):
+class PatchmatchNetModel(TaskModel[DepthMap]):
     """Depth of a reference view from itself and N-1 source views (PatchmatchNet, contracts A and B)."""
 
     task = "mvs"
+    options = OPTIONS
+    default_input = DEFAULT_INPUT
 
-    def __init__(self, engine: Engine, config: Optional[ModelConfig] = None) -> None:
-        super().__init__(engine, config or ModelConfig(task=self.task))
+    def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
+        super().__init__(engine, config, **options)
         names = set(engine.input_names)
         # Static shapes: from the engine, else as the converter recorded them, else the manifest's size.
         shapes = {**{k: tuple(v) for k, v in self.config.input_shapes.items()},
@@ -64,46 +76,53 @@ class PatchmatchNet(TaskModel):
         if set(CONTRACT_A) <= names:
             self.contract = "A"
             shape = shapes.get("images")
-            if not shape or None in shape:
+            if not shape or None in shape or len(shape) != 4:
                 raise ModelContractError("contract A model needs a static 'images' input [N,3,H,W]")
             self.num_views, self.size = int(shape[0]), (int(shape[2]), int(shape[3]))
         elif "rel_proj" in names and "img0" in names:
             self.contract = "B"
             self.num_views = sum(1 for n in names if n.startswith("img") and n[3:].isdigit())
             shape = shapes.get("img0") or ((1, 3, *size) if size else None)
-            if not shape or None in shape:
+            if not shape or None in shape or len(shape) != 4:
                 raise ModelContractError("contract B model needs a static 'img0' input [1,3,H,W]")
             self.size = (int(shape[2]), int(shape[3]))
         else:
             raise ModelContractError(
                 f"not a PatchmatchNet model: inputs {sorted(names)} match neither contract A {list(CONTRACT_A)} "
                 "nor B (img0.., rel_proj, depth_min, depth_max)")
+        if not 2 <= self.num_views <= 64:
+            raise ModelContractError(f"the model takes {self.num_views} views; expected 2 to 64")
+        check_input_budget((self.num_views, 3, *self.size), "mvs")
         missing = [n for n in ("depth", "confidence") if n not in engine.output_names]
         if missing:
             raise ModelContractError(f"model is missing output(s) {missing}; its outputs are {engine.output_names}")
 
-    def _bind_input(self) -> str:
-        return ""  # several inputs, bound by name in preprocess()
+    @property
+    def output_names(self) -> List[str]:
+        return ["depth", "confidence"]
 
     @classmethod
     def matches(cls, output_names: Sequence[str]) -> bool:
         return "depth" in output_names and "confidence" in output_names
 
     # -- pipeline --------------------------------------------------------------------------------
-    def _views(self, views: ViewsLike, ref: Optional[int]) -> List[View]:
+    def views(self, views: ViewsLike, ref: Optional[int]) -> List[View]:
+        """The reference view then its sources, from a scene (with ``ref``) or a list of views."""
         if isinstance(views, (str, os.PathLike)):
             views = load_scene(views)
         if isinstance(views, Scene):
             if ref is None:
                 raise InvalidInputError("give ref=<view index> with a scene")
             return views.views_for(ref, self.num_views)
+        if ref is not None:
+            raise InvalidInputError("ref= is only for scene inputs; with a list of views the first is the reference")
+        if isinstance(views, (np.ndarray, bytes)) or not hasattr(views, "__iter__"):
+            raise InvalidInputError("views must be a scene folder, a Scene, or a list of View / (image, MvsCamera)")
         out = []
         for v in views:
             if isinstance(v, View):
-                out.append(v)
+                out.append(View(as_bgr_image(v.image), v.camera, v.index))
             elif isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], MvsCamera):
-                from ..image import as_bgr_image
-
                 out.append(View(as_bgr_image(v[0]), v[1]))
             else:
                 raise InvalidInputError("views must be View objects or (image, MvsCamera) pairs")
@@ -111,13 +130,16 @@ class PatchmatchNet(TaskModel):
             raise InvalidInputError(f"this model takes {self.num_views} views (reference first), got {len(out)}")
         return out
 
-    def preprocess(self, views: Sequence[View]) -> Tuple[Dict[str, np.ndarray], List[MvsCamera], np.ndarray]:
-        """Feeds for the engine, the cameras scaled to the network size, and the resized reference image."""
+    def prepare(self, inputs: ViewsLike, **options: Any) -> Prepared:
+        """Feeds for the engine; context: the cameras scaled to the network size, the resized reference
+        image and its view index."""
         import cv2
 
+        values = self.call_options(options)
+        chosen = self.views(inputs, values["ref"])
         h, w = self.size
         images, cameras = [], []
-        for v in views:
+        for v in chosen:
             if v.image.shape[:2] != v.camera.size:
                 raise InvalidInputError(f"view {v.index}: image {v.image.shape[:2]} does not match its camera {v.camera.size}")
             images.append(cv2.resize(v.image, (w, h), interpolation=cv2.INTER_AREA))
@@ -135,19 +157,15 @@ class PatchmatchNet(TaskModel):
             feeds["rel_proj"] = relative_projections(cameras)
             feeds["depth_min"] = np.full((1, 1, 1, 1), ref.depth_min, np.float32)
             feeds["depth_max"] = np.full((1, 1, 1, 1), ref.depth_max, np.float32)
-        return feeds, cameras, images[0]
+        return Prepared(feeds, values, {"cameras": cameras, "image": images[0], "index": chosen[0].index})
 
-    def infer(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        return self.engine.run(feeds, ["depth", "confidence"])
-
-    def detect(self, views: ViewsLike, ref: Optional[int] = None) -> DepthMap:
-        """Depth of the reference view. ``views``: reference + source views (``View`` or
-        ``(image, MvsCamera)``), or a ``Scene``/scene folder with ``ref`` (sources from pair.txt)."""
-        chosen = self._views(views, ref)
-        feeds, cameras, ref_image = self.preprocess(chosen)
-        out = self.infer(feeds)
+    def postprocess(self, outputs: Dict[str, np.ndarray], prepared: Prepared) -> DepthMap:
         h, w = self.size
-        depth = np.ascontiguousarray(out["depth"].reshape(h, w), dtype=np.float32)
-        confidence = np.ascontiguousarray(out["confidence"].reshape(h, w), dtype=np.float32)
-        return DepthMap(depth=depth, confidence=confidence, camera=cameras[0], image=ref_image,
-                        index=chosen[0].index)
+        for name in ("depth", "confidence"):
+            if outputs[name].size != h * w:
+                raise ModelContractError(f"output '{name}' has shape {outputs[name].shape}; expected {h}x{w} values")
+        depth = np.ascontiguousarray(outputs["depth"].reshape(h, w), dtype=np.float32)
+        confidence = np.ascontiguousarray(outputs["confidence"].reshape(h, w), dtype=np.float32)
+        ctx = prepared.context
+        return DepthMap(depth=depth, confidence=confidence, camera=ctx["cameras"][0], image=ctx["image"],
+                        index=ctx["index"])

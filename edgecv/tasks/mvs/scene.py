@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .errors import InvalidInputError, SceneError
-from .image import read_image
+from ...errors import InvalidInputError, SceneError
+from ...image import read_image
 
 #: Depth planes assumed by MVSNet-style cam files that give only DEPTH_MIN DEPTH_INTERVAL.
 DEFAULT_DEPTH_PLANES = 192
@@ -170,83 +170,3 @@ def load_scene(root: Union[str, os.PathLike]) -> Scene:
     if missing:
         raise SceneError(f"pair.txt names views without cam files: {missing}")
     return scene
-
-
-@dataclass(frozen=True)
-class FusionParams:
-    """Depth-map filtering before fusion (defaults measured on the office scene: see README)."""
-
-    #: photometric confidence needed (PatchmatchNet's confidence: median ~0.55)
-    min_confidence: float = 0.5
-    #: forward-backward reprojection error in reference pixels
-    max_reprojection_px: float = 1.0
-    #: relative depth difference after the round trip
-    max_relative_depth: float = 0.01
-    #: source views that must agree
-    min_views: int = 2
-
-
-def filter_depth(ref, sources: Sequence, params: FusionParams = FusionParams()):
-    """Mask (H, W) bool of the reference DepthMap's pixels that pass confidence, depth range and geometric
-    consistency with ``sources`` (DepthMaps), plus per-pixel consistent-view counts and the depth
-    averaged over the consistent views."""
-    from .native import core
-
-    if not sources:
-        raise InvalidInputError("filter_depth needs at least one source depth map")
-    min_views = min(params.min_views, len(sources))
-    mask, counts, fused = core.check_consistency(
-        ref.depth, ref.camera.K, ref.camera.extrinsic,
-        [(s.depth, s.camera.K, s.camera.extrinsic) for s in sources], ref.confidence,
-        params.max_reprojection_px, params.max_relative_depth, min_views, params.min_confidence)
-    in_range = (ref.depth >= ref.camera.depth_min) & (ref.depth <= ref.camera.depth_max)
-    return mask.astype(bool) & in_range, counts, fused
-
-
-@dataclass
-class Reconstruction:
-    """Fused point cloud of a scene: ``xyz`` (M, 3) float32, ``rgb`` (M, 3) uint8, ``view_ids`` (M,) the
-    view each point came from, and per-view depth maps and masks."""
-
-    xyz: np.ndarray
-    rgb: np.ndarray
-    view_ids: np.ndarray
-    depth_maps: Dict[int, object]
-    masks: Dict[int, np.ndarray]
-
-
-def fuse(depth_maps: Dict[int, object], pairs: Dict[int, List[int]], params: FusionParams = FusionParams()) -> Reconstruction:
-    """Filter each depth map against its source views (pair.txt order, those with depth maps) and fuse
-    the kept pixels (at their consistency-averaged depth) into one coloured point cloud."""
-    xyz, rgb, ids, masks = [], [], [], {}
-    for ref, dm in sorted(depth_maps.items()):
-        sources = [depth_maps[v] for v in pairs.get(ref, []) if v in depth_maps and v != ref]
-        if not sources:
-            raise InvalidInputError(f"view {ref} has no source view with a depth map to check against")
-        mask, _, fused_depth = filter_depth(dm, sources, params)
-        masks[ref] = mask
-        averaged = replace(dm, depth=np.where(mask, fused_depth, 0).astype(np.float32))
-        points, colours = averaged.to_points()
-        xyz.append(points)
-        rgb.append(colours if colours is not None else np.zeros_like(points, dtype=np.uint8))
-        ids.append(np.full(len(points), ref, np.int32))
-    return Reconstruction(np.concatenate(xyz), np.concatenate(rgb), np.concatenate(ids), depth_maps, masks)
-
-
-def reconstruct(model, scene: Scene, refs: Optional[Sequence[int]] = None, params: FusionParams = FusionParams(),
-                progress=None) -> Reconstruction:
-    """Depth for each reference view (all by default) with ``model``, then :func:`fuse`.
-    ``progress(done, total, view, seconds)`` is called after each view."""
-    import time
-
-    refs = list(scene.views if refs is None else refs)
-    unknown = [r for r in refs if r not in scene.cameras]
-    if unknown:
-        raise SceneError(f"views {unknown} are not in the scene (views: {scene.views})")
-    depth_maps = {}
-    for k, ref in enumerate(refs):
-        start = time.perf_counter()
-        depth_maps[ref] = model.detect(scene, ref=ref)
-        if progress is not None:
-            progress(k + 1, len(refs), ref, time.perf_counter() - start)
-    return fuse(depth_maps, scene.pairs, params)

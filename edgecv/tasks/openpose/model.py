@@ -3,99 +3,128 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..engines import Engine
-from ..errors import InvalidInputError, ModelContractError
-from ..image import ImageLike, as_bgr_image
-from ..native import core as _core
-from ..pose_layouts import LAYOUTS
-from ..results import Poses
-from .base import ModelConfig, TaskModel, letterbox_scale
+from ...engines import Engine
+from ...errors import InvalidInputError, ModelContractError
+from ...native import core as _core
+from ...store.metadata import ModelConfig
+from ..base import ImageTaskModel, Prepared, letterbox_scale
+from ..spec import Option, decimal
+from .layouts import LAYOUTS
+from .result import Poses
 
-#: Heatmaps are upsampled by this factor (bicubic) before peak finding; PAFs are sampled bilinearly
-#: at their own resolution. 4 gives sub-pixel-stable peaks for ~1 ms on a 256x456 input; 1 with the
-#: core's quadratic sub-pixel refinement is faster but merges peaks of small, close people.
-DEFAULT_UPSAMPLE = 4
-#: Peaks closer than this many heatmap cells (network-output pixels) merge into one; the window
-#: radius in upsampled pixels is round(PEAK_RADIUS_CELLS * upsample) unless peak_radius is given.
-PEAK_RADIUS_CELLS = 1.5
-#: Grouping defaults (see PoseParams in csrc/edgecv/pose.hpp). min_parts=5 drops the 3-4 part
-#: fragments left by people cut by the image border.
-DEFAULTS = {"peak_threshold": 0.1, "peak_radius": None, "subpixel": True, "max_peaks_per_part": 128,
-            "paf_samples": 10, "paf_sample_threshold": 0.05, "paf_success_ratio": 0.8,
-            "limb_length_prior": 0.5, "min_parts": 5, "min_mean_score": 0.2}
 NUM_PARTS = 18
+_P = _core.PoseParams()  # grouping defaults live in C++ (csrc/edgecv/pose.hpp)
 
 
-class OpenPose(TaskModel):
+#: Input contract unless a manifest or metadata says otherwise (lightweight OpenPose: BGR, (x - 128) / 255).
+DEFAULT_INPUT = {"layout": "NCHW", "color": "BGR", "mean": [128.0, 128.0, 128.0], "std": [255.0, 255.0, 255.0],
+                 "size": [256, 456]}
+
+OPTIONS = (
+    Option("input_height", "int", None, "network input height, a multiple of 8 (default: the model's, 256)",
+           low=8, high=2048, per_call=False),
+    Option("max_width", "int", 2048, "widest network input; wider images are scaled down to fit (memory bound)",
+           low=8, high=8192, per_call=False),
+    Option("upsample", "int", 4, "heatmap upsampling factor before peak finding (bicubic); 4 keeps peaks of "
+           "small, close people apart", low=1, high=16, per_call=False),
+    Option("layout", "choice", None, "limb table: lightweight or cmu (default: the model's)",
+           choices=tuple(LAYOUTS), per_call=False, cli=False),
+    Option("peak_threshold", "float", decimal(_P.peak_threshold), "minimum heatmap value of a part", low=0.0, high=1.0),
+    Option("peak_radius", "int", int(_P.peak_radius), "peaks closer than this (upsampled pixels) merge; 0 = "
+           "round(1.5 x upsample)", low=0, high=16, cli=False),
+    Option("subpixel", "bool", bool(_P.subpixel), "quadratic peak refinement", cli=False),
+    Option("max_peaks_per_part", "int", int(_P.max_peaks_per_part), "best peaks kept per part", low=1, high=4096,
+           cli=False),
+    Option("paf_samples", "int", int(_P.paf_samples), "samples along a candidate limb", low=2, high=1000, cli=False),
+    Option("paf_sample_threshold", "float", decimal(_P.paf_sample_threshold),
+           "a sample counts when PAF . limb direction exceeds this", low=-1.0, high=1.0, cli=False),
+    Option("paf_success_ratio", "float", decimal(_P.paf_success_ratio), "share of samples that must count",
+           low=0.0, high=1.0, cli=False),
+    Option("limb_length_prior", "float", decimal(_P.limb_length_prior),
+           "penalty min(prior x map height / length - 1, 0) on long limbs", low=1e-6, high=100.0, cli=False),
+    Option("min_parts", "int", int(_P.min_parts), "people with fewer parts are dropped", low=1, high=NUM_PARTS),
+    Option("min_mean_score", "float", decimal(_P.min_mean_score), "people with a lower score per part are dropped",
+           low=0.0, high=100.0),
+)
+#: Options that are fields of the C++ PoseParams.
+_GROUPING = ("peak_threshold", "peak_radius", "subpixel", "max_peaks_per_part", "paf_samples",
+             "paf_sample_threshold", "paf_success_ratio", "limb_length_prior", "min_parts", "min_mean_score")
+
+
+class OpenPoseModel(ImageTaskModel[Poses]):
     """Bottom-up multi-person pose (COCO-18) from heatmaps and part affinity fields.
 
-    Preprocessing (dynamic-size models): resize to the network height (default 256, from the manifest
-    or metadata) keeping the aspect ratio, pad right/bottom to a multiple of the stride (8) with
-    value 0 after normalisation; fixed-size models get the image letterboxed into their input.
-    Colour order and mean/std come from the manifest/metadata (lightweight model: BGR, (x-128)/255).
+    Preprocessing (dynamic-size models): resize to the network height (default 256, from the manifest or
+    metadata) keeping the aspect ratio, pad right/bottom to a multiple of the stride (8) with value 0
+    after normalisation; images wider than ``max_width`` at that height are scaled down to fit. Fixed-size
+    models get the image letterboxed into their input. Colour order and mean/std come from the manifest
+    or metadata (lightweight model: BGR, (x-128)/255).
 
-    Outputs are bound by name: ``heatmaps`` (19 = 18 parts + background) and ``pafs`` (38), or a
-    single CMU-style 57-channel output. ``layout`` picks the limb table (``lightweight`` or ``cmu``).
+    Outputs are bound by name: ``heatmaps`` (19 = 18 parts + background) and ``pafs`` (38), or a single
+    CMU-style 57-channel output. ``layout`` picks the limb table (``lightweight`` or ``cmu``).
     """
 
     task = "openpose"
+    options = OPTIONS
+    default_input = DEFAULT_INPUT
 
-    def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, *, input_height: Optional[int] = None,
-                 upsample: int = DEFAULT_UPSAMPLE, layout: Optional[str] = None, **grouping) -> None:
-        super().__init__(engine, config or ModelConfig(task=self.task))
+    def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
+        super().__init__(engine, config, **options)
         outs = self.config.outputs
         self.stride = int(outs.get("stride", 8))
-        self.layout = layout or outs.get("layout", "lightweight")
+        self.layout = self.settings["layout"] or outs.get("layout", "lightweight")
         if self.layout not in LAYOUTS:
-            raise InvalidInputError(f"unknown pose layout '{self.layout}'; choose one of {sorted(LAYOUTS)}")
+            raise ModelContractError(f"unknown pose layout '{self.layout}' in the model's metadata; "
+                                     f"known: {sorted(LAYOUTS)}")
         self.limbs = LAYOUTS[self.layout]
         self._outputs = self._bind_outputs()
-        inp = self.input_contract()
+        contract = self.input_contract()
+        self.set_normalisation(contract)
         # Metadata wins over what an engine reports: "dynamic" (MNN stores some shape anyway) or a
         # fixed size (ncnn reports none).
-        if inp.get("dynamic"):
+        if contract.get("dynamic"):
             self.fixed_size = None
-        elif inp.get("dynamic") is False:
-            self.fixed_size = self.static_input_size() or (int(inp["size"][0]), int(inp["size"][1]))
+        elif contract.get("dynamic") is False:
+            self.fixed_size = self.static_input_size() or (int(contract["size"][0]), int(contract["size"][1]))
         else:
             self.fixed_size = self.static_input_size()
-        self.input_height = int(input_height or (self.fixed_size or inp["size"])[0])
-        if self.input_height <= 0 or self.input_height % self.stride:
-            raise InvalidInputError(f"input_height must be a positive multiple of {self.stride}, got {self.input_height}")
-        if not isinstance(upsample, (int, np.integer)) or not 1 <= upsample <= 16:
-            raise InvalidInputError(f"upsample must be an integer in [1, 16], got {upsample!r}")
-        self.upsample = int(upsample)
-        unknown = set(grouping) - set(DEFAULTS)
-        if unknown:
-            raise InvalidInputError(f"unknown OpenPose option(s) {sorted(unknown)}; options: {sorted(DEFAULTS)}")
-        options = {**DEFAULTS, **grouping}
-        if options["peak_radius"] is None:
-            options["peak_radius"] = max(1, round(PEAK_RADIUS_CELLS * self.upsample))
-        self.params = _core.PoseParams()
-        try:
-            for key, value in options.items():
-                setattr(self.params, key, value)
-        except TypeError as exc:
-            raise InvalidInputError(f"bad OpenPose option value: {exc}") from None
-        self.params.paf_scale = 1.0 / self.upsample
+        self.input_height = int(self.settings["input_height"] or (self.fixed_size or contract["size"])[0])
+        if self.input_height % self.stride:
+            raise InvalidInputError(f"input_height must be a multiple of {self.stride}, got {self.input_height}")
+        self.max_width = max(self.stride, self.settings["max_width"] // self.stride * self.stride)
+        self.upsample = self.settings["upsample"]
+        # Padding is 0 after normalisation: the pixel value equal to the mean.
+        self.pad_pixel = min(255, max(0, int(round(float(np.mean(self.mean))))))
 
-    def _bind_outputs(self) -> Tuple[str, ...]:
+    def _bind_outputs(self) -> List[str]:
         have = self.engine.output_names
         if "heatmaps" in have and "pafs" in have:
-            return ("heatmaps", "pafs")
+            return ["heatmaps", "pafs"]
         if len(have) == 1:  # CMU-style concatenated output, split after inference
-            return (have[0],)
+            return [have[0]]
         missing = [n for n in ("heatmaps", "pafs") if n not in have]
         raise ModelContractError(f"model is missing OpenPose output(s) {missing}; its outputs are {have}. "
                                  "Rename them with `edgecv convert MODEL.onnx --task openpose`.")
 
+    @property
+    def output_names(self) -> List[str]:
+        return self._outputs
+
     @classmethod
     def matches(cls, output_names: Sequence[str]) -> bool:
         return "heatmaps" in output_names and "pafs" in output_names
+
+    def grouping_params(self, values: Dict[str, Any]):
+        """The C++ PoseParams for option ``values``."""
+        params = _core.PoseParams()
+        for key in _GROUPING:
+            setattr(params, key, values[key])
+        params.paf_scale = 1.0 / self.upsample
+        return params
 
     # -- pipeline --------------------------------------------------------------------------------
     def network_size(self, image_hw: Tuple[int, int]) -> Tuple[Tuple[int, int], Tuple[int, int]]:
@@ -105,17 +134,9 @@ class OpenPose(TaskModel):
             return self.fixed_size, letterbox_scale(image_hw, self.fixed_size)
         nh = self.input_height
         nw = max(1, round(iw * nh / ih))
+        if nw > self.max_width:  # very wide image: fit the width, pad the bottom
+            return (nh, self.max_width), letterbox_scale(image_hw, (nh, self.max_width))
         return (nh, int(math.ceil(nw / self.stride) * self.stride)), (nh, nw)
-
-    def preprocess(self, image: np.ndarray) -> Tuple[np.ndarray, Tuple[float, float]]:
-        """BGR uint8 image -> (1, 3, H, W) float32 and (scale_x, scale_y) image->input."""
-        input_hw, resized_hw = self.network_size(image.shape[:2])
-        # Padding is 0 after normalisation: the pixel value equal to the mean.
-        pad = min(255, max(0, int(round(float(np.mean(self.mean))))))
-        return self.pack(image, input_hw, resized_hw, pad)
-
-    def infer(self, blob: np.ndarray) -> Dict[str, np.ndarray]:
-        return self.engine.run({self.input_name: blob}, list(self._outputs))
 
     def split_outputs(self, outputs: Dict[str, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
         """(heatmaps (19, h, w), pafs (38, h, w)) from the model outputs, checked."""
@@ -132,11 +153,12 @@ class OpenPose(TaskModel):
             raise ModelContractError(f"unexpected OpenPose output shapes: heatmaps {heatmaps.shape}, pafs {pafs.shape}")
         return heatmaps, pafs
 
-    def postprocess(self, outputs: Dict[str, np.ndarray], scale: Tuple[float, float]) -> Poses:
+    def postprocess(self, outputs: Dict[str, np.ndarray], prepared: Prepared) -> Poses:
         """Raw heatmaps/PAFs -> people in original-image pixels."""
         import cv2
 
         heatmaps, pafs = self.split_outputs(outputs)
+        scale = prepared.context["scale"]
         f = self.upsample
         h, w = heatmaps.shape[1:]
         if f == 1:
@@ -145,8 +167,8 @@ class OpenPose(TaskModel):
             parts = np.empty((NUM_PARTS, h * f, w * f), np.float32)
             for c in range(NUM_PARTS):
                 cv2.resize(heatmaps[c], (w * f, h * f), dst=parts[c], interpolation=cv2.INTER_CUBIC)
-        keypoints, scores = _core.group_poses(parts, np.ascontiguousarray(pafs, dtype=np.float32),
-                                              self.limbs, self.params)
+        keypoints, scores = _core.group_poses(parts, np.ascontiguousarray(pafs, dtype=np.float32), self.limbs,
+                                              self.grouping_params(prepared.options))
         # Pixel centres: upsampled u -> heatmap cell (u + 0.5) / f - 0.5 -> input pixel
         # cell * stride + stride / 2 - 0.5 -> original pixel (x + 0.5) / scale - 0.5.
         found = keypoints[..., 2] > 0
@@ -155,9 +177,3 @@ class OpenPose(TaskModel):
             pixels = cells * self.stride + self.stride / 2 - 0.5
             keypoints[..., axis] = np.where(found, (pixels + 0.5) / s - 0.5, 0.0)
         return Poses(keypoints=keypoints, scores=scores)
-
-    def detect(self, image: ImageLike) -> Poses:
-        """People in a BGR uint8 image (or an image path)."""
-        image = as_bgr_image(image)
-        blob, scale = self.preprocess(image)
-        return self.postprocess(self.infer(blob), scale)

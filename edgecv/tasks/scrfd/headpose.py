@@ -1,4 +1,8 @@
-"""Head pose from 2-D face landmarks: a generic 3-D face model, a camera, C++ PnP, Euler angles.
+"""Head pose on top of face detection: a generic 3-D face model, a camera, C++ PnP, Euler angles.
+
+It composes with any landmark source: ``head_pose(landmarks, image_size)`` for 5 points in SCRFD order or
+dlib's 68, and :func:`attach_head_pose` for the faces a face model found (what
+``detect(image, head_pose=True)`` calls).
 
 Angle conventions (degrees; a face looking straight into the camera is (0, 0, 0)):
 
@@ -18,12 +22,16 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
 
-from .errors import InvalidInputError
-from .native import core as _core
+from ...errors import InvalidInputError
+from ...native import core as _core
+from ..spec import size_pair
+
+if TYPE_CHECKING:
+    from .result import Faces
 
 #: Landmark indices (dlib 68) used by the 5-point model, in SCRFD's order: left-in-image eye
 #: (mean of 36-41), right-in-image eye (42-47), nose tip (30), mouth corners (48, 54).
@@ -34,7 +42,7 @@ FIVE_POINT_SOURCES = (tuple(range(36, 42)), tuple(range(42, 48)), (30,), (48,), 
 def face_model(kind: str = "5pt") -> np.ndarray:
     """Object points (N, 3) float64 of the generic face model in the right-handed object frame.
     ``kind``: ``"68pt"`` (dlib order) or ``"5pt"`` (SCRFD order)."""
-    raw = np.loadtxt(Path(__file__).with_name("data") / "face_model_68.csv", delimiter=",", comments="#")
+    raw = np.loadtxt(Path(__file__).with_name("face_model_68.csv"), delimiter=",", comments="#")
     points = raw * np.array([1.0, 1.0, -1.0])  # z toward the viewer -> away from the viewer
     if kind == "68pt":
         model = points
@@ -49,13 +57,11 @@ def face_model(kind: str = "5pt") -> np.ndarray:
 
 def _image_hw(image_size) -> Tuple[int, int]:
     """(height, width) from a size pair or an image array."""
-    from .tasks.base import parse_size
-
     if isinstance(image_size, np.ndarray) and image_size.ndim >= 2:
         image_size = image_size.shape[:2]
     if image_size is None or isinstance(image_size, (int, np.integer)):
         raise InvalidInputError(f"image_size must be (height, width) or an image, got {image_size!r}")
-    return parse_size(image_size, "image_size")
+    return size_pair(image_size, "image_size", 1, 1 << 20)
 
 
 @dataclass(frozen=True)
@@ -216,5 +222,15 @@ def head_pose(landmarks: np.ndarray, image_size, model: str = "5pt", camera: Opt
     return HeadPoses(angles[:, 0], angles[:, 1], angles[:, 2], rvecs, tvecs, rotations, rms, camera, model)
 
 
-__all__ = ["Camera", "HeadPoses", "head_pose", "face_model", "euler_from_rotation", "rotation_from_euler",
-           "quaternion_from_rotation"]
+def attach_head_pose(faces: "Faces", image_hw: Tuple[int, int], camera: Optional[Camera] = None) -> "Faces":
+    """Estimate the head pose of every face from its 5 landmarks and store it in ``faces.head_pose``."""
+    if faces.landmarks is None:
+        raise InvalidInputError("head_pose needs landmarks, and this model has no kps outputs")
+    if camera is not None and not isinstance(camera, Camera):
+        raise InvalidInputError(f"camera must be an edgecv.Camera, got {type(camera).__name__}")
+    faces.head_pose = head_pose(faces.landmarks, image_hw, model="5pt", camera=camera)
+    return faces
+
+
+__all__ = ["Camera", "HeadPoses", "head_pose", "attach_head_pose", "face_model", "euler_from_rotation",
+           "rotation_from_euler", "quaternion_from_rotation"]

@@ -3,62 +3,68 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..native import core as _core
-from ..contracts import default_input
-from ..engines import Engine
-from ..errors import InvalidInputError, ModelContractError
-from ..image import ImageLike, as_bgr_image
-from ..results import Faces
-from .base import ModelConfig, SizeLike, TaskModel, letterbox_scale, parse_size
-
-#: Default minimum face score (after sigmoid).
-DEFAULT_SCORE_THRESHOLD = 0.5
-#: Default IoU above which a lower-scored overlapping face is suppressed.
-DEFAULT_IOU_THRESHOLD = 0.4
-#: Default maximum number of faces returned per image (best first).
-DEFAULT_MAX_FACES = 1000
-#: Candidates kept per pyramid level before NMS.
-DEFAULT_PRE_NMS_TOP_K = 5000
+from ...engines import Engine
+from ...errors import InvalidInputError, ModelContractError
+from ...native import core as _core
+from ...store.metadata import ModelConfig
+from ..base import ImageTaskModel, Prepared, letterbox_scale
+from ..spec import Option, decimal
+from .result import Faces
 
 _SCORE = re.compile(r"^score_(\d+)$")
+_D = _core.ScrfdParams()  # decoding defaults live in C++ (csrc/edgecv/scrfd.hpp)
 
 
-class ScrfdDetector(TaskModel):
+#: Input contract unless a manifest or metadata says otherwise (insightface's preprocessing).
+DEFAULT_INPUT = {"layout": "NCHW", "color": "RGB", "mean": [127.5, 127.5, 127.5], "std": [128.0, 128.0, 128.0],
+                 "size": [640, 640]}
+
+OPTIONS = (
+    Option("input_size", "size", None, "network input N or (H, W), multiple of the largest stride; only for "
+           "models without a fixed input size (default: the model's, 640x640)", low=32, high=8192, per_call=False),
+    Option("score_threshold", "float", decimal(_D.score_threshold), "minimum face score", low=0.0, high=1.0),
+    Option("iou_threshold", "float", decimal(_D.iou_threshold),
+           "NMS: a face overlapping a better one by more than this IoU is dropped", low=0.0, high=1.0),
+    Option("max_faces", "int", int(_D.max_detections), "faces returned per image, best first", low=1, high=100000),
+    Option("pre_nms_top_k", "int", int(_D.pre_nms_top_k), "candidates kept per pyramid level before NMS",
+           low=1, high=1_000_000),
+    Option("head_pose", "bool", False, "also estimate each face's yaw/pitch/roll from its 5 landmarks"),
+    Option("camera", "object", None, "head pose: an edgecv.Camera (default: focal length = image width)", cli=False),
+)
+
+
+class ScrfdModel(ImageTaskModel[Faces]):
     """SCRFD face detector (boxes, scores and, when the model has them, 5 landmarks).
 
-    Preprocessing: the image is resized keeping its aspect ratio to fit the input square (bilinear),
-    placed at the top-left, and the bottom/right padded with black (pixel 0), as insightface does;
-    then BGR->RGB and ``(pixel - 127.5) / 128`` (mean/std from the manifest or metadata).
+    Preprocessing: the image is resized keeping its aspect ratio to fit the input (bilinear), placed at
+    the top-left, and the bottom/right padded with black (pixel 0), as insightface does; then BGR->RGB
+    and ``(pixel - 127.5) / 128`` (mean/std from the manifest or metadata).
 
-    Outputs are bound by name: ``score_<s>``, ``bbox_<s>`` and optionally ``kps_<s>`` for each
-    stride ``s`` (default 8, 16, 32). Models without landmarks (6 outputs) give ``landmarks=None``.
+    Outputs are bound by name: ``score_<s>``, ``bbox_<s>`` and optionally ``kps_<s>`` for each stride
+    ``s`` (default 8, 16, 32). Models without landmarks (6 outputs) give ``landmarks=None``.
     """
 
     task = "scrfd"
+    options = OPTIONS
+    default_input = DEFAULT_INPUT
 
-    def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, *,
-                 input_size: SizeLike = None,
-                 score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-                 iou_threshold: float = DEFAULT_IOU_THRESHOLD,
-                 max_faces: int = DEFAULT_MAX_FACES,
-                 pre_nms_top_k: int = DEFAULT_PRE_NMS_TOP_K) -> None:
-        super().__init__(engine, config or ModelConfig(task=self.task))
+    def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
+        super().__init__(engine, config, **options)
         out_cfg = self.config.outputs
-        self.num_anchors = int(out_cfg.get("num_anchors", 2))
+        self.num_anchors = int(out_cfg.get("num_anchors", _D.num_anchors))
         self.strides, self.with_landmarks = self._bind_outputs(out_cfg.get("strides"))
-        self.input_size = self._resolve_input_size(parse_size(input_size))
-        self.input_contract()
-        self.score_threshold = score_threshold
-        self.iou_threshold = iou_threshold
-        self.max_faces = max_faces
-        self.pre_nms_top_k = pre_nms_top_k
-        self._output_order = [n for s in self.strides for n in self._names(s)]
+        contract = self.input_contract()
+        self.set_normalisation(contract)
+        self.input_size = self._resolve_input_size(self.settings["input_size"], contract)
+        self._outputs = [n for s in self.strides for n in self._names(s)]
         self._levels = [(s, *self._names(s)) if self.with_landmarks else (s, *self._names(s), None)
                         for s in self.strides]
+        if self.settings["input_size"] is not None and tuple(contract["size"]) != self.input_size:
+            self._probe_input_size()
 
     # -- binding ---------------------------------------------------------------------------------
     def _names(self, stride: int) -> List[str]:
@@ -74,11 +80,9 @@ class ScrfdDetector(TaskModel):
                     f"model has no SCRFD outputs score_<stride>; its outputs are {have}. "
                     "Rename them by role with `edgecv convert MODEL.onnx --task scrfd`.")
         strides = [int(s) for s in strides]
-        required = [f"{k}_{s}" for s in strides for k in ("score", "bbox")]
-        missing = [n for n in required if n not in have]
+        missing = [n for n in (f"{k}_{s}" for s in strides for k in ("score", "bbox")) if n not in have]
         if missing:
-            raise ModelContractError(
-                f"model is missing SCRFD output(s) {missing}; its outputs are {have}")
+            raise ModelContractError(f"model is missing SCRFD output(s) {missing}; its outputs are {have}")
         kps = [f"kps_{s}" for s in strides]
         present = [n for n in kps if n in have]
         if present and len(present) != len(kps):
@@ -86,7 +90,11 @@ class ScrfdDetector(TaskModel):
                 f"model has landmark outputs {present} but lacks {sorted(set(kps) - set(present))}")
         return strides, bool(present)
 
-    def _resolve_input_size(self, requested: Optional[Tuple[int, int]]) -> Tuple[int, int]:
+    @property
+    def output_names(self) -> List[str]:
+        return self._outputs
+
+    def _resolve_input_size(self, requested: Optional[Tuple[int, int]], contract: Dict[str, Any]) -> Tuple[int, int]:
         fixed = self.static_input_size()
         if fixed is not None:
             if requested is not None and requested != fixed:
@@ -95,65 +103,59 @@ class ScrfdDetector(TaskModel):
                     f"{requested[0]}x{requested[1]}")
             size = fixed
         else:
-            cfg = self.config.input.get("size") or default_input(self.task)["size"]
-            size = requested or (int(cfg[0]), int(cfg[1]))
+            size = requested or (int(contract["size"][0]), int(contract["size"][1]))
         step = max(self.strides)
         if size[0] % step or size[1] % step:
             raise InvalidInputError(
                 f"input_size {size[0]}x{size[1]} must be a multiple of the largest stride {step}")
         return size
 
+    def _probe_input_size(self) -> None:
+        """Run the engine once at the requested size: files whose graph reshapes to fixed sizes (common in
+        ncnn/MNN exports) must fail here, at load time, not in the first detect()."""
+        blob = np.zeros((1, 3, *self.input_size), np.float32)
+        try:
+            outputs = self.engine.run({self.input_name: blob}, self._outputs)
+            for stride, score, *_ in self._levels:
+                rows = outputs[score].size
+                want = -(-self.input_size[0] // stride) * -(-self.input_size[1] // stride) * self.num_anchors
+                if rows != want:
+                    raise ModelContractError(f"{score} has {rows} rows, expected {want}")
+        except Exception as exc:
+            size = "x".join(map(str, self.config.input.get("size") or ["?", "?"]))
+            raise ModelContractError(
+                f"{self.engine.files[0].name} cannot run at input_size {self.input_size[0]}x{self.input_size[1]}: "
+                f"its graph is fixed to its own size ({size}); convert the ONNX model with "
+                f"--input-size instead ({exc})") from None
+
     @classmethod
     def matches(cls, output_names: Sequence[str]) -> bool:
         return any(_SCORE.match(n) for n in output_names)
 
     # -- pipeline --------------------------------------------------------------------------------
-    def preprocess(self, image: np.ndarray) -> Tuple[np.ndarray, Tuple[float, float]]:
-        """BGR uint8 image -> (1, 3, H, W) float32 tensor and (scale_x, scale_y) image->input."""
-        return self.pack(image, self.input_size, letterbox_scale(image.shape[:2], self.input_size), 0)
+    def network_size(self, image_hw: Tuple[int, int]) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+        return self.input_size, letterbox_scale(image_hw, self.input_size)
 
-    def infer(self, blob: np.ndarray) -> Dict[str, np.ndarray]:
-        """Run the engine on a preprocessed tensor; returns the bound outputs by name."""
-        return self.engine.run({self.input_name: blob}, self._output_order)
-
-    def postprocess(self, outputs: Dict[str, np.ndarray], scale: Tuple[float, float],
-                    image_hw: Tuple[int, int], *, score_threshold: Optional[float] = None,
-                    iou_threshold: Optional[float] = None, max_faces: Optional[int] = None) -> Faces:
+    def postprocess(self, outputs: Dict[str, np.ndarray], prepared: Prepared) -> Faces:
         """Decode raw outputs (any rank; rows are flattened) into faces in original-image pixels."""
+        o, (h, w), scale = prepared.options, prepared.context["image_hw"], prepared.context["scale"]
         levels = [(s, _rows(outputs[sn], 1, sn), _rows(outputs[bn], 4, bn),
                    None if kn is None else _rows(outputs[kn], 10, kn))
                   for s, sn, bn, kn in self._levels]
         boxes, scores, landmarks = _core.decode_scrfd(
-            levels, (self.input_size[1], self.input_size[0]), self.num_anchors,
-            self.score_threshold if score_threshold is None else score_threshold,
-            self.iou_threshold if iou_threshold is None else iou_threshold,
-            self.pre_nms_top_k, self.max_faces if max_faces is None else max_faces,
-            scale, (float(image_hw[1]), float(image_hw[0])))
-        return Faces(boxes=boxes, scores=scores, landmarks=landmarks)
+            levels, (self.input_size[1], self.input_size[0]), self.num_anchors, o["score_threshold"],
+            o["iou_threshold"], o["pre_nms_top_k"], o["max_faces"], scale, (float(w), float(h)))
+        faces = Faces(boxes=boxes, scores=scores, landmarks=landmarks)
+        if o["head_pose"]:
+            from .headpose import attach_head_pose
 
-    def detect(self, image: ImageLike, *, score_threshold: Optional[float] = None,
-               iou_threshold: Optional[float] = None, max_faces: Optional[int] = None,
-               head_pose: bool = False, camera=None) -> Faces:
-        """Detect faces in a BGR uint8 image (or an image path). Thresholds default to the model's.
-
-        ``head_pose=True`` also estimates each face's yaw/pitch/roll from its 5 landmarks
-        (``edgecv.head_pose``; ``camera`` defaults to focal length = image width)."""
-        image = as_bgr_image(image)
-        blob, scale = self.preprocess(image)
-        faces = self.postprocess(self.infer(blob), scale, image.shape[:2], score_threshold=score_threshold,
-                                 iou_threshold=iou_threshold, max_faces=max_faces)
-        if head_pose:
-            if faces.landmarks is None:
-                raise InvalidInputError("head_pose needs landmarks, and this model has no kps outputs")
-            from ..headpose import head_pose as estimate
-
-            faces.head_pose = estimate(faces.landmarks, image.shape[:2], model="5pt", camera=camera)
+            attach_head_pose(faces, (h, w), o["camera"])
         return faces
 
 
 def _rows(a: np.ndarray, cols: int, name: str) -> np.ndarray:
-    """View an output as (rows, cols) whatever batch/rank the engine gave it (the core checks
-    dtype and contiguity)."""
+    """View an output as (rows, cols) whatever batch/rank the engine gave it (the core checks dtype and
+    contiguity)."""
     try:
         return a.reshape(-1, cols)
     except (ValueError, AttributeError):

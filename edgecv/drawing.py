@@ -1,0 +1,40 @@
+"""Drawing primitives shared by the tasks' ``draw`` functions (OpenCV, BGR images)."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+from .image import as_bgr_image
+
+
+def canvas_for(image: np.ndarray, copy: bool) -> np.ndarray:
+    """The BGR image to draw on: a copy unless ``copy=False`` (then drawn in place)."""
+    canvas = as_bgr_image(image)
+    return canvas.copy() if copy else canvas
+
+
+def line_width(image: np.ndarray) -> int:
+    """Stroke width for an image: 1 px up to 500 px, growing with the image."""
+    return max(1, round(max(image.shape[:2]) / 500))
+
+
+def colour_for(index: int) -> Tuple[int, int, int]:
+    """A distinct, saturated BGR colour for an index (person, track id)."""
+    import cv2
+
+    hue = int(37 * int(index)) % 180
+    return tuple(int(c) for c in cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2BGR)[0, 0])
+
+
+def point(x: float, y: float) -> Tuple[int, int]:
+    return int(round(float(x))), int(round(float(y)))
+
+
+def label(canvas: np.ndarray, text: str, x: float, y: float, colour, width: int) -> None:
+    """Text above (x, y), kept inside the image."""
+    import cv2
+
+    cv2.putText(canvas, text, (int(round(x)), max(0, int(round(y)) - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                0.4 * width, colour, max(1, width // 2), cv2.LINE_AA)

@@ -1,0 +1,262 @@
+"""What the rest of edgecv knows about a task: one :class:`TaskSpec` per task package.
+
+The loader, converter, validator, CLI, streams, batch and service read a task's spec instead of naming
+the task: its model class (the pipeline), result type, options with their defaults, how the converter
+finds its output roles, and how ``validate`` compares two results and gates them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+
+import numpy as np
+
+from ..errors import InvalidInputError
+
+#: What a task consumes: one image (or video frame) per call, or a set of calibrated views.
+IMAGE, VIEWS = "image", "views"
+
+
+def decimal(value: float) -> float:
+    """A float32 default read from C++ as the decimal it was written as (0.4f -> 0.4)."""
+    return float(f"{value:.6g}")
+
+
+def size_pair(value: Any, what: str, low: int = 1, high: int = 8192) -> Tuple[int, int]:
+    """``640`` or ``(H, W)`` -> ``(H, W)`` with both sides integers in [low, high]."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"{what} must be an int or (height, width), got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        h = w = int(value)
+    else:
+        try:
+            items = list(value)
+            if len(items) != 2 or any(isinstance(v, (bool, float, str)) for v in items):
+                raise TypeError
+            h, w = (int(v) for v in items)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"{what} must be an int or (height, width), got {value!r:.60}") from None
+    if not (low <= h <= high and low <= w <= high):
+        raise InvalidInputError(f"{what} must be in [{low}, {high}] per side, got {h}x{w}")
+    return h, w
+
+
+@dataclass(frozen=True)
+class Option:
+    """One task option: accepted by ``edgecv.load(..., name=value)`` and, when ``per_call``, by
+    ``model.detect(..., name=value)`` too. ``kind``: float, int, bool, size (N or (H, W)), choice, object."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    low: Optional[float] = None
+    high: Optional[float] = None
+    choices: Tuple[Any, ...] = ()
+    #: may be changed per call (else fixed when the model is loaded)
+    per_call: bool = True
+    #: offered as a command-line flag (--name-with-dashes)
+    cli: bool = True
+    #: None is accepted (means "automatic")
+    optional: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> Any:
+        """The value, typed and in range; InvalidInputError naming the option otherwise."""
+        if value is None and (self.optional or self.default is None):
+            return None
+        bad = InvalidInputError(f"{self.name} must be {self.describe()}, got {value!r:.60}")
+        if self.kind == "bool":
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            raise bad
+        if self.kind in ("int", "float"):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise bad
+            if self.kind == "int" and not (isinstance(value, (int, np.integer)) or float(value).is_integer()):
+                raise bad
+            v = int(value) if self.kind == "int" else float(value)
+            if (isinstance(v, float) and not math.isfinite(v)) or (self.low is not None and v < self.low) or \
+                    (self.high is not None and v > self.high):
+                raise bad
+            return v
+        if self.kind == "size":
+            return size_pair(value, self.name, int(self.low or 1), int(self.high or 8192))
+        if self.kind == "choice":
+            if value in self.choices:
+                return value
+            raise bad
+        return value  # "object": checked by the task
+
+    def describe(self) -> str:
+        if self.kind in ("int", "float"):
+            rng = f"[{_fmt(self.low)}, {_fmt(self.high)}]" if self.low is not None and self.high is not None else (
+                f">= {_fmt(self.low)}" if self.low is not None else "any")
+            return f"{'an integer' if self.kind == 'int' else 'a number'} in {rng}"
+        if self.kind == "bool":
+            return "True or False"
+        if self.kind == "size":
+            return f"N or (H, W) with sides in [{int(self.low or 1)}, {int(self.high or 8192)}]"
+        if self.kind == "choice":
+            return f"one of {list(self.choices)}"
+        return "an object of the documented type"
+
+    def from_text(self, text: str) -> Any:
+        """Parse a command-line value."""
+        try:
+            if self.kind == "int":
+                return int(text)
+            if self.kind == "float":
+                return float(text)
+            if self.kind == "bool":
+                return {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}[text.lower()]
+            if self.kind == "size":
+                parts = [int(p) for p in text.lower().split("x")]
+                return parts[0] if len(parts) == 1 else tuple(parts)
+        except (ValueError, KeyError):
+            raise InvalidInputError(f"{self.flag} expects {self.describe()}, got {text!r:.60}") from None
+        return text
+
+
+def _fmt(v: Optional[float]) -> str:
+    return "none" if v is None else (str(int(v)) if float(v).is_integer() else f"{v:g}")
+
+
+def resolve_options(table: Sequence[Option], given: Mapping[str, Any], task: str, *, per_call: bool = False,
+                    base: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Values for every option in ``table``: ``base`` (or the defaults) overridden by ``given``, each checked.
+    Unknown names, and load-time options given per call, are InvalidInputError naming the task's options."""
+    known = {o.name: o for o in table}
+    allowed = [o.name for o in table if o.per_call or not per_call]
+    for name in given:
+        if name not in known:
+            raise InvalidInputError(f"{name!r} is not an option of task {task}; its options: {allowed or 'none'}")
+        if per_call and not known[name].per_call:
+            raise InvalidInputError(f"{name!r} is fixed when a {task} model is loaded: pass it to edgecv.load(...)")
+    values = dict(base) if base is not None else {o.name: o.default for o in table}
+    for name, value in given.items():
+        values[name] = known[name].check(value)
+    return values
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One pass/fail limit on a comparison metric (``metric >= limit`` for "min", ``<=`` for "max")."""
+
+    metric: str
+    kind: str
+    limit: float
+    help: str
+
+    @property
+    def flag(self) -> str:
+        """``--min-iou`` for metric min_iou, ``--min-recall`` for recall (kind min)."""
+        name = self.metric if self.metric.startswith(self.kind + "_") else f"{self.kind}_{self.metric}"
+        return "--" + name.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+    def passes(self, value: float, limit: Optional[float] = None) -> bool:
+        limit = self.limit if limit is None else limit
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        return value >= limit if self.kind == "min" else value <= limit
+
+    def explain(self, value: float, limit: Optional[float] = None) -> str:
+        limit = self.limit if limit is None else limit
+        return f"{self.metric} {value:.4g} {'<' if self.kind == 'min' else '>'} {limit:g}"
+
+
+def ratio(part: float, whole: float) -> float:
+    """part / whole, 1.0 when there is nothing to find (0 / 0)."""
+    return 1.0 if whole == 0 else part / whole
+
+
+def match_counts(reference: int, other: int, matched: int) -> Dict[str, Any]:
+    """Counts of a one-to-one matching of found items against reference items, with recall and precision."""
+    return {"reference": reference, "other": other, "matched": matched, "missing": reference - matched,
+            "extra": other - matched, "recall": ratio(matched, reference), "precision": ratio(matched, other)}
+
+
+def summarize_counts(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """match_counts over many inputs: counts summed, recall and precision over all items."""
+    return match_counts(*(sum(r[k] for r in rows) for k in ("reference", "other", "matched")))
+
+
+def weighted_mean(rows: Sequence[Mapping[str, Any]], key: str, weight: str) -> float:
+    """Mean of ``key`` over rows weighted by ``weight`` (1.0 when every weight is 0)."""
+    total = sum(r[weight] for r in rows)
+    return 1.0 if total == 0 else sum(r[key] * r[weight] for r in rows) / total
+
+
+@dataclass
+class RolePlan:
+    """What the converter does to a model's outputs: renames, channel splits and output metadata."""
+
+    renames: Dict[str, str] = field(default_factory=dict)
+    #: old output -> [(new name, first channel, end channel)] to split along axis 1
+    splits: Dict[str, List[Tuple[str, int, int]]] = field(default_factory=dict)
+    outputs: Dict[str, Any] = field(default_factory=dict)
+
+
+def describe_shapes(shapes: Mapping[str, Sequence[int]]) -> str:
+    """``name: [d0, d1, ...], ...`` for error messages."""
+    return ", ".join(f"{n}: {list(s)}" for n, s in shapes.items())
+
+
+@dataclass(frozen=True)
+class GraphFacts:
+    """What the converter measured on an ONNX graph, for role inference: each output's shape at the chosen
+    input size, and which outputs come (through reshapes only) from a Sigmoid."""
+
+    shapes: Dict[str, Tuple[int, ...]]
+    input_hw: Tuple[int, int]
+    sigmoid_outputs: frozenset = frozenset()
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task as the rest of edgecv sees it. One per task package, listed once in ``edgecv.tasks``."""
+
+    name: str
+    title: str
+    #: the pipeline (a TaskModel subclass)
+    model: Type[Any]
+    #: the result dataclass detect() returns
+    result: Type[Any]
+    #: what a result counts, singular and plural ("face", "faces")
+    nouns: Tuple[str, str]
+    #: IMAGE or VIEWS
+    inputs: str
+    #: whether a model with these output names is one of this task's (used when no metadata says)
+    matches: Callable[[Sequence[str]], bool]
+    #: converter: GraphFacts -> RolePlan (None: outputs keep their names)
+    roles: Optional[Callable[[GraphFacts], RolePlan]] = None
+    #: validate: (reference result, other result) -> metrics of one input
+    compare: Optional[Callable[[Any, Any], Dict[str, Any]]] = None
+    #: validate: metrics of many inputs -> overall metrics (same keys as compare's)
+    summarize: Optional[Callable[[List[Dict[str, Any]]], Dict[str, Any]]] = None
+    #: profile -> gates. "convert": every input must pass (engines of one model agree);
+    #: "quantize": the overall metrics must pass (a lower-precision model against its fp32 reference)
+    gates: Mapping[str, Tuple[Gate, ...]] = field(default_factory=dict)
+    #: whether validate also gates raw outputs by absolute difference (profile convert). False for models
+    #: whose raw outputs legitimately differ between engines and graph variants beyond float noise
+    #: (PatchmatchNet's iterative search: depth within 1 %, confidence within a few %); they are gated at
+    #: task level only, the raw differences still reported.
+    raw_gate: bool = True
+
+    @property
+    def options(self) -> Tuple[Option, ...]:
+        return tuple(self.model.options)
+
+    @property
+    def default_input(self) -> Dict[str, Any]:
+        """Input contract defaults (a fresh dict): colour order, per-channel mean/std, default size (H, W)."""
+        return self.model.default_contract()
