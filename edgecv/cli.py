@@ -95,7 +95,8 @@ def _load_for(args: argparse.Namespace, options: Dict[str, Any]):
     from .tasks import TASKS
 
     try:
-        return load(args.model, engine=args.engine, threads=args.threads, fp16=getattr(args, "fp16", False), **options)
+        return load(args.model, engine=args.engine, threads=args.threads, fp16=getattr(args, "fp16", False),
+                    trust=args.trust, **options)
     except InvalidInputError as exc:
         owners = {o.name: [t for t, s in TASKS.items() if any(x.name == o.name for x in s.options)]
                   for _, items in _option_flags().items() for _, o in items}
@@ -112,6 +113,11 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from .image import read_image
     from .tasks import IMAGE, get_task
 
+    missing = [p for p in args.images if not Path(p).is_file()]
+    if missing:
+        from .errors import ImageReadError
+
+        raise ImageReadError(f"image file not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     out_dir = _out_dir(args.out)
     model = _load_for(args, _given_options(args))
     spec = get_task(model.task)
@@ -154,7 +160,7 @@ def _cmd_mvs(args: argparse.Namespace) -> int:
     params = FusionParams(min_confidence=args.min_confidence, max_reprojection_px=args.max_reproj_px,
                           max_relative_depth=args.max_rel_depth, min_views=args.min_views)
     refs = _parse_refs(args.refs)
-    scene = load_scene(args.scene)
+    scene = load_scene(args.scene, depth_format=args.depth_format, scale_intrinsics=args.scale_intrinsics)
     unknown = [r for r in refs or [] if r not in scene.cameras]
     if unknown:
         raise InvalidInputError(f"--refs: views {unknown} are not in the scene (views: {scene.views})")
@@ -270,9 +276,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from .validate import validate
 
     limits = {metric: getattr(args, flag[2:].replace("-", "_")) for flag, (metric, _) in _gate_flags().items()}
-    report = validate(args.models, args.images, scene=args.scene, refs=_parse_refs(args.refs), threads=args.threads,
+    scene = args.scene
+    if scene is not None:
+        from .tasks.mvs import load_scene
+
+        scene = load_scene(scene, depth_format=args.depth_format, scale_intrinsics=args.scale_intrinsics)
+    report = validate(args.models, args.images, scene=scene, refs=_parse_refs(args.refs), threads=args.threads,
                       profile=args.profile, limits={k: v for k, v in limits.items() if v is not None},
-                      max_abs_diff=args.max_abs_diff)
+                      max_abs_diff=args.max_abs_diff, trust=args.trust)
     if args.json:
         _emit_json(report.to_dict())
     else:
@@ -313,6 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--engine", "-e", choices=ENGINE_NAMES,
                        help="inference engine (default: onnxruntime for names, the file's engine for paths)")
         p.add_argument("--threads", "-t", type=_threads, help="engine threads (default: CPU cores, at most 4)")
+        trust_arg(p)
+
+    def trust_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--trust", action="store_true", help="skip the child-process check of model files no "
+                       "manifest vouches for (also EDGECV_TRUST_MODELS=1)")
+
+    def scene_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--depth-format", choices=["auto", "interval"], default="auto",
+                       help="cam files' depth line: auto (MIN MAX, or MIN INTERVAL N [MAX]) or interval (MIN "
+                            "INTERVAL with 192 planes, as DTU writes it)")
+        p.add_argument("--scale-intrinsics", action="store_true",
+                       help="scale each camera's intrinsics to its image when they describe another size")
 
     p = sub.add_parser("detect", help="run a model on images", description=(
         "Run an image model (" + ", ".join(s.title for s in TASKS.values() if s.inputs == "image") + ") on images: "
@@ -351,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene", type=Path, help="MVS: scene folder to compare on")
     p.add_argument("--refs", help="MVS: reference views, comma-separated (default: the first)")
     p.add_argument("--threads", "-t", type=_threads, default=2, help="engine threads (default: 2)")
+    trust_arg(p)
+    scene_args(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--profile", choices=["convert", "quantize"],
                    help="gates: convert (every input must agree) or quantize (overall accuracy); default: "
@@ -383,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="relative depth error (default %(default)s)")
     p.add_argument("--min-views", type=_threads, default=d.min_views,
                    help="consistent source views needed (default %(default)s)")
+    scene_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=_cmd_mvs)
 

@@ -1,6 +1,8 @@
 """Atomic file writes: write a temporary file in the target's folder, flush it to disk, rename it over
 the target. A reader sees the old file or the new one, never half of one; a failed write raises
-:class:`OutputWriteError` and leaves no temporary file behind."""
+:class:`OutputWriteError` and leaves no temporary file behind. Temporary names are hidden and carry the
+writer's pid (``.<name>.<pid>.part-XXXX<suffix>``): leftovers of a killed writer are removed by the next
+write to the same target."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.part-",
+        remove_stale(target.parent, f".{target.name}.")
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.part-",
                                         suffix=suffix or target.suffix)
         os.close(fd)
     except OSError as exc:
@@ -46,6 +49,34 @@ def atomic_path(target: PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale(folder: Path, prefix: str) -> None:
+    """Remove ``<prefix><pid>.*`` files and folders in ``folder`` whose writer process is gone."""
+    import shutil
+
+    try:
+        entries = [e for e in folder.iterdir() if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(prefix):].split(".", 1)[0].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
 
 
 def write_with(target: PathLike, writer: Callable[[BinaryIO], None]) -> Path:

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from . import store
-from .engines import create_engine
-from .errors import InvalidInputError, ModelContractError, ModelNotFoundError
+from .engines import check_threads, create_engine, engine_class
+from .errors import InvalidInputError, ModelNotFoundError
 from .store import Manifest, ModelConfig
 from .targets import TARGETS, get_target, target_for_file
-from .tasks import TaskModel, get_task, guess_task
+from .tasks import TaskModel, build, get_task
+from .trust import check_in_child, trusted_by_environment
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +51,21 @@ def _converted_files(manifest: Manifest, engine: str, download: bool) -> List[Pa
 
     out_dir = store.conversion_dir(manifest, engine)
     log.info("converting %s for %s into %s", manifest.name, engine, out_dir)
-    result = convert(source, manifest.task, out_dir=out_dir, to=[engine], name=manifest.name)
+    result = convert(source, manifest.task, out_dir=out_dir, to=[engine], name=manifest.name, trust=True)
     return result.files[engine]
 
 
-def _embedded_config(runtime, default_name: str) -> Optional[ModelConfig]:
-    text = runtime.metadata().get(store.METADATA_KEY)
-    return store.parse_metadata(text, f"{runtime.files[0]} (embedded metadata)", default_name) if text else None
+def _check_sidecar_files(config: Optional[ModelConfig], engine: str, files: List[Path]) -> None:
+    """Files a sidecar lists with their sha256 must still have it (a damaged converted model is an error)."""
+    entries = {e["name"]: e["sha256"] for e in ((config.raw.get("files") or {}).get(engine, []) if config else [])}
+    for f in files:
+        if f.name in entries:
+            store.verify(f, entries[f.name])
 
 
 def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, threads: Optional[int] = None, *,
-         task: Optional[str] = None, fp16: bool = False, download: bool = True, **options: Any) -> TaskModel:
+         task: Optional[str] = None, fp16: bool = False, download: bool = True, trust: bool = False,
+         **options: Any) -> TaskModel:
     """Load a model for inference.
 
     Args:
@@ -73,14 +78,17 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
             ``.edgecv.json`` metadata, or the model's output names.
         fp16: let ncnn/MNN compute in half precision (default fp32; ONNX Runtime refuses it).
         download: allow downloading files missing from the mirror and cache.
+        trust: skip the child-process check of a model file no manifest vouches for (also
+            ``EDGECV_TRUST_MODELS=1``); see :mod:`edgecv.trust`.
         **options: task options (``edgecv.tasks.TASKS[name].options``), e.g. ``score_threshold``.
     """
     if not isinstance(name_or_path, (str, os.PathLike)) or not os.fspath(name_or_path):
         raise InvalidInputError(f"name_or_path must be a model name or a file path, got {name_or_path!r:.60}")
     if engine is not None:
         engine = get_target(engine).name
-    if not isinstance(fp16, bool) or not isinstance(download, bool):
-        raise InvalidInputError("fp16 and download must be True or False")
+    if not all(isinstance(v, bool) for v in (fp16, download, trust)):
+        raise InvalidInputError("fp16, download and trust must be True or False")
+    threads = check_threads(threads)
     if task is not None:
         get_task(task)
     text = os.fspath(name_or_path)
@@ -94,23 +102,23 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
             raise InvalidInputError(f"{path} is a {file_target.name} model, not {engine}")
         if not path.is_file():
             raise ModelNotFoundError(f"model file not found: {path}")
-        engine, files, config, default_name = file_target.name, [path], store.read_sidecar(path), path.stem
+        engine, config, default_name = file_target.name, store.read_sidecar(path), path.stem
+        cls = engine_class(engine)
+        files = cls.model_files([path])
+        cls.check_files(files)  # edgecv's own checks first: cheap, and they need no child process
+        _check_sidecar_files(config, engine, files)
+        if not (trust or trusted_by_environment()):
+            check_in_child(engine, files, task)
     else:
         manifest = store.get_manifest(text)
         engine = engine or "onnxruntime"
         files, config, default_name = model_files(manifest, engine, download), manifest.config(), manifest.name
     runtime = create_engine(engine, files, threads=threads, fp16=fp16)
     if config is None:  # no sidecar: metadata stored inside the model (ONNX), else none
-        config = _embedded_config(runtime, default_name) or ModelConfig(name=default_name)
-    spec = get_task(task) if task else (get_task(config.task) if config.task else guess_task(runtime.output_names))
+        config = store.embedded_config(runtime.metadata(), str(files[0]), default_name) or ModelConfig(name=default_name)
     if config.task and task and config.task != task:
         log.info("%s says task %s; using %s as asked", default_name, config.task, task)
-    try:
-        return spec.model(runtime, config, **options)
-    except ModelContractError:
-        raise
-    except (KeyError, TypeError, AttributeError) as exc:  # defensive: metadata the schema let through
-        raise ModelContractError(f"{default_name}: metadata does not fit task {spec.name} ({exc})") from None
+    return build(runtime, config, task, **options)
 
 
 def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path] = None) -> List[Path]:

@@ -68,7 +68,7 @@ def collect_model_files(paths: Sequence[Union[str, Path]]) -> List[Path]:
     found: List[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found += sorted(q for q in p.iterdir() if target_for_file(q) and q.is_file())
+            found += sorted(q for q in p.iterdir() if target_for_file(q) and q.is_file() and not q.name.startswith("."))
         elif p.name.endswith(METADATA_SUFFIX):
             if not p.is_file():
                 raise ModelNotFoundError(f"metadata file not found: {p}")
@@ -111,13 +111,13 @@ def _inputs(spec: TaskSpec, images, scene, refs) -> List[tuple]:
         if not images:
             raise InvalidInputError("validate needs at least one image (--images)")
         return [(Path(p).name, read_image(p), {}) for p in images]
-    from .tasks.mvs import load_scene
+    from .tasks.mvs import Scene, load_scene
 
     if images:
         raise InvalidInputError(f"{spec.name} models are validated on a scene (--scene DIR [--refs 0,1]), not images")
     if scene is None:
         raise InvalidInputError(f"{spec.name} models are validated on a scene: give --scene DIR")
-    loaded = load_scene(scene)
+    loaded = scene if isinstance(scene, Scene) else load_scene(scene)
     chosen = list(refs) if refs else loaded.views[:1]
     unknown = [r for r in chosen if r not in loaded.cameras]
     if unknown:
@@ -128,16 +128,17 @@ def _inputs(spec: TaskSpec, images, scene, refs) -> List[tuple]:
 def validate(paths: Sequence[Union[str, Path]], images: Optional[Sequence[Union[str, Path]]] = None, *,
              scene: Optional[Union[str, Path]] = None, refs: Optional[Sequence[int]] = None, threads: int = 2,
              profile: Optional[str] = None, limits: Optional[Mapping[str, float]] = None,
-             max_abs_diff: Optional[float] = None) -> Report:
+             max_abs_diff: Optional[float] = None, trust: bool = False) -> Report:
     """Compare every model file against the first ONNX one (or the first file) on ``images`` (image tasks)
-    or on reference views ``refs`` of ``scene`` (MVS). ``limits`` overrides gate limits by metric name."""
+    or on reference views ``refs`` of ``scene`` (MVS: a folder or a loaded Scene). ``limits`` overrides gate
+    limits by metric name; ``trust`` skips the child-process check of the files (edgecv.trust)."""
     if profile is not None and profile not in PROFILES:
         raise InvalidInputError(f"profile must be one of {PROFILES}, got {profile!r}")
     if max_abs_diff is not None and (not isinstance(max_abs_diff, (int, float)) or not math.isfinite(max_abs_diff)
                                      or max_abs_diff < 0):
         raise InvalidInputError(f"max_abs_diff must be a finite number >= 0, got {max_abs_diff!r}")
     files = collect_model_files(paths)
-    models: List[TaskModel] = [load(f, threads=threads) for f in files]
+    models: List[TaskModel] = [load(f, threads=threads, trust=trust) for f in files]
     tasks = {m.task for m in models}
     if len(tasks) != 1:
         raise InvalidInputError(f"the files are of different tasks: {sorted(tasks)}")

@@ -38,15 +38,16 @@ def test_file_without_url_says_to_use_a_mirror(tmp_path, monkeypatch):
         edgecv.load("lightweight_openpose_hpe0001")
 
 
-def test_converted_engine_files_are_cached_and_reverified(tmp_path, monkeypatch):
+def test_converted_engine_files_are_cached_and_reverified(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
     first = edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1).engine.files[0]
     assert first.parent == tmp_path / "cache" / "lightweight_openpose_hpe0001" / "converted-mnn"
     stamp = first.stat().st_mtime_ns
     again = edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1).engine.files[0]
     assert again == first and again.stat().st_mtime_ns == stamp  # reused, not converted again
-    first.write_bytes(first.read_bytes()[:-10])  # damaged: converted again, not used
+    first.write_bytes(first.read_bytes()[:-10])  # damaged: converted again (WARNING), not used
     third = edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1).engine.files[0]
+    assert any(r.levelname == "WARNING" and "converting again" in r.getMessage() for r in caplog.records)
     assert third.stat().st_mtime_ns != stamp and edgecv.loading.available_models()["lightweight_openpose_hpe0001"]["mnn"]
 
 
@@ -101,3 +102,13 @@ def test_fetch_converts_from_a_mirrored_source_file(tmp_path, monkeypatch):
     paths = edgecv.fetch("patchmatchnet_640x416_n5", engines=["ncnn"], mirror=SHARED / "models")
     assert [p.suffix for p in paths] == [".param", ".bin"]
     assert (tmp_path / "cache" / "patchmatchnet_640x416_n5" / "patchmatchnet_portable_640x416_n5.onnx").is_file()
+
+
+def test_fetch_without_mirror_uses_the_models_mirror(tmp_path, monkeypatch):
+    """Regression: `edgecv fetch lightweight_openpose_hpe0001 --engine ncnn` with EDGECV_MODELS set but no
+    --mirror said the file was not in the mirror."""
+    monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGECV_MODELS", str(SHARED / "models"))
+    paths = edgecv.fetch("lightweight_openpose_hpe0001", engines=["ncnn"])
+    assert [p.suffix for p in paths] == [".param", ".bin"]
+    assert (tmp_path / "cache" / "lightweight_openpose_hpe0001" / "lightweight_openpose_hpe0001.onnx").is_file()

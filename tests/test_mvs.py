@@ -173,12 +173,18 @@ def test_validate_depth_maps_between_contracts(tmp_path):
 # -- I/O, geometry on a synthetic scene, bad inputs ------------------------------------------------------
 def test_cam_file_variants(tmp_path):
     base = (SCENE / "cams" / "00000000_cam.txt").read_text().strip().splitlines()[:-1]
-    for line, expected in [("4.336407 8.482101", (4.336407, 8.482101)), ("425.0 2.5", (425.0, 425.0 + 2.5 * 191)),
-                           ("425.0 2.5 100", (425.0, 425.0 + 2.5 * 99)), ("425.0 2.5 192 935.5", (425.0, 935.5))]:
+    for line, fmt, expected in [("4.336407 8.482101", "auto", (4.336407, 8.482101)),
+                                ("425.0 2.5", "interval", (425.0, 425.0 + 2.5 * 191)),
+                                ("425.0 2.5 100", "auto", (425.0, 425.0 + 2.5 * 99)),
+                                ("425.0 2.5 192 935.5", "auto", (425.0, 935.5))]:
         path = tmp_path / "cam.txt"
         path.write_text("\n".join(base + [line]) + "\n")
-        cam = read_cam_file(path, size=(796, 1200))
+        cam = read_cam_file(path, size=(796, 1200), depth_format=fmt)
         assert (cam.depth_min, cam.depth_max) == pytest.approx(expected)
+    # Regression: a DEPTH_MIN DEPTH_MAX line with min > max silently became an interval.
+    path.write_text("\n".join(base + ["837 8.5"]) + "\n")
+    with pytest.raises(SceneError, match="ambiguous"):
+        read_cam_file(path)
     assert read_pair_file(SCENE / "pair.txt")[0] == [4, 1, 3, 7, 5, 6, 2]
 
 
@@ -266,14 +272,14 @@ def test_bad_inputs(scene, tmp_path, module_cache):
         load_scene(broken)
     shutil.copy(SCENE / "cams" / "00000003_cam.txt", broken / "cams" / "00000003_cam.txt")
     (broken / "images" / "00000004.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(ImageReadError):
-        model.detect(load_scene(broken), ref=0)
+    with pytest.raises(SceneError, match="cannot decode"):  # when the scene is loaded, before any inference
+        load_scene(broken)
     cam = scene.cameras[0]
     with pytest.raises(InvalidInputError, match="depth_min < depth_max"):
         MvsCamera(K=cam.K, extrinsic=cam.extrinsic, depth_min=8.0, depth_max=4.0, size=cam.size)
     lines = (SCENE / "cams" / "00000000_cam.txt").read_text().strip().splitlines()
     (tmp_path / "bad_cam.txt").write_text("\n".join(lines[:-1] + ["8.4 4.3 0"]) + "\n")
-    with pytest.raises(SceneError, match="depth_min < depth_max"):
+    with pytest.raises(SceneError, match="N an integer"):
         read_cam_file(tmp_path / "bad_cam.txt")
     (tmp_path / "short_cam.txt").write_text("extrinsic\n1 0 0\n")
     with pytest.raises(SceneError, match="malformed"):
@@ -289,3 +295,84 @@ def test_bad_inputs(scene, tmp_path, module_cache):
         _core.check_consistency(d, np.eye(3), np.eye(4), [(d, np.eye(3), np.eye(4))], min_views=3)
     with pytest.raises(InvalidInputError, match="source 0"):
         _core.check_consistency(d, np.eye(3), np.eye(4), [(d, np.eye(3), np.zeros((4, 4)))])
+
+
+def _scene_copy(tmp_path):
+    copy = tmp_path / "scene"
+    shutil.copytree(SCENE, copy)
+    return copy
+
+
+def _edit_cam(scene_dir, view, edit):
+    path = scene_dir / "cams" / f"{view:08d}_cam.txt"
+    path.write_text(edit(path.read_text()))
+
+
+@pytest.mark.parametrize("case,match", [
+    ("zero extrinsic", "last row must be 0 0 0 1"), ("zero intrinsics", "positive fx"), ("swapped depth range", "ambiguous"),
+    ("pair self reference", "itself as a source"), ("pair duplicate source", "source twice"),
+    ("pair trailing tokens", "extra tokens"), ("pair unknown view", "without cam files"),
+    ("duplicate cam index", "two cam files for view 3"), ("non-numeric cam name", "named <view number>_cam.txt"),
+    ("bad utf-8 cam", "UTF-8"), ("resized image", "resized without its cam file"),
+])
+def test_scene_checks_before_inference(case, match, tmp_path):
+    """Regression: these scenes were used as they were (wrong depth, fewer points) or failed mid-run."""
+    import cv2
+
+    d = _scene_copy(tmp_path)
+    pair = (d / "pair.txt").read_text().split("\n")
+    if case == "zero extrinsic":
+        _edit_cam(d, 2, lambda t: "extrinsic\n" + "0 0 0 0\n" * 4 + t.split("\n", 5)[5])
+    elif case == "zero intrinsics":
+        _edit_cam(d, 2, lambda t: t.replace(t.split("intrinsic\n")[1].split("\n")[0], "0 0 0"))
+    elif case == "swapped depth range":
+        _edit_cam(d, 1, lambda t: t.strip().rsplit("\n", 1)[0] + "\n8.48 4.33\n")
+    elif case == "pair self reference":
+        pair[2] = "7 0 1.0 1 3560.6 3 3388.2 7 2841.6 5 2194.7 6 1225.7 2 0.6"
+    elif case == "pair duplicate source":
+        pair[2] = "7 4 4371.5 4 3560.6 3 3388.2 7 2841.6 5 2194.7 6 1225.7 2 0.6"
+    elif case == "pair trailing tokens":
+        pair.append("9 9 9")
+    elif case == "pair unknown view":
+        pair[2] = "7 4 4371.5 1 3560.6 3 3388.2 7 2841.6 5 2194.7 6 1225.7 42 0.6"
+    elif case == "duplicate cam index":
+        shutil.copy(d / "cams" / "00000003_cam.txt", d / "cams" / "3_cam.txt")
+    elif case == "non-numeric cam name":
+        shutil.copy(d / "cams" / "00000003_cam.txt", d / "cams" / "left_cam.txt")
+    elif case == "bad utf-8 cam":
+        (d / "cams" / "00000005_cam.txt").write_bytes(b"extrinsic\n\xff\xfe\x00 1 0 0\n")
+    elif case == "resized image":
+        image = cv2.imread(str(d / "images" / "00000002.jpg"))
+        cv2.imwrite(str(d / "images" / "00000002.jpg"), cv2.resize(image, None, fx=0.5, fy=0.5))
+    (d / "pair.txt").write_text("\n".join(pair))
+    with pytest.raises(SceneError, match=match):
+        load_scene(d)
+    out = run_python("-m", "edgecv", "mvs", str(d), "--out", str(tmp_path / "out"), "--engine", "mnn")
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "[#" not in out.stderr  # no progress bar: no inference
+
+
+def test_resized_scene_with_scaled_intrinsics(tmp_path, mnn_maps, module_cache):
+    """--scale-intrinsics: an image resized without its cam file gets its camera scaled, and the same depth."""
+    import cv2
+
+    d = _scene_copy(tmp_path)
+    for view in range(8):
+        path = d / "images" / f"{view:08d}.jpg"
+        cv2.imwrite(str(path), cv2.resize(cv2.imread(str(path)), (640, 424), interpolation=cv2.INTER_AREA))
+    with pytest.raises(SceneError, match="resized"):
+        load_scene(d)
+    scene = load_scene(d, scale_intrinsics=True)
+    assert scene.cameras[0].size == (424, 640)
+    assert scene.cameras[0].K[0, 0] == pytest.approx(load_scene(SCENE).cameras[0].K[0, 0] * 640 / 1200, rel=1e-3)
+    depth = edgecv.load(NAME, engine="mnn", threads=2).detect(scene, ref=0).depth
+    assert _within_one_percent(depth, mnn_maps[0].depth) > 0.8
+
+
+def test_read_depth_and_ply_refuse_missing_and_garbage(tmp_path):
+    with pytest.raises(ImageReadError):
+        edgecv.read_depth(tmp_path / "missing.pfm")
+    for name, data in (("g.pfm", b"Pf\n100000 100000\n-1.0\n" + b"\0" * 16), ("h.pfm", b"garbage"),
+                       ("i.npy", b"\x93NUMPY garbage"), ("p.ply", b"ply\nformat ascii 1.0\nend_header\n")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InvalidInputError):
+            (edgecv.read_ply if name.endswith(".ply") else edgecv.read_depth)(tmp_path / name)

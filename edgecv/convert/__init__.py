@@ -24,11 +24,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import ConversionError, EdgecvError, InvalidInputError, ModelNotFoundError, OutputWriteError
+from ..fileio import remove_stale
 from ..store.files import sha256_file
 from ..store.metadata import config_from_dict, dumps, metadata_path
 from ..targets import ENGINE_NAMES, TARGETS, parse_targets
 from ..tasks import IMAGE, GraphFacts, RolePlan, get_task
 from ..tasks.spec import size_pair
+from ..trust import check_in_child, trusted_by_environment
 from ..versions import __version__, package_version
 from . import mnn_tools, ncnn_tools, onnx_graph
 
@@ -65,12 +67,14 @@ def check_stem(name: str) -> str:
 
 def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_dir: Union[str, os.PathLike] = ".",
             to: Union[str, Sequence[str]] = ENGINE_NAMES, input_size=None, fp16: bool = False,
-            rename: Optional[Dict[str, str]] = None, name: Optional[str] = None) -> ConversionResult:
+            rename: Optional[Dict[str, str]] = None, name: Optional[str] = None, trust: bool = False) -> ConversionResult:
     """Convert an ONNX model; see the module docstring. ``input_size`` is N or (H, W); ``to`` names
     engines (``onnxruntime`` — alias ``onnx`` —, ``ncnn``, ``mnn``).
 
     ``task``: image tasks (``scrfd``/``openpose``) infer output roles (one image input); other tasks
-    (``mvs``) and None keep the names (plus ``rename``). Multi-input models need static input shapes."""
+    (``mvs``) and None keep the names (plus ``rename``). Multi-input models need static input shapes.
+    ``trust``: the source is known (e.g. sha256-verified from a manifest): skip the child-process checks of the
+    source and of the files written (``edgecv.trust``); they are still loaded and checked in this process."""
     src = Path(model)
     if not src.is_file():
         raise ModelNotFoundError(f"model file not found: {src}")
@@ -90,6 +94,10 @@ def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_d
         elif engine == "mnn":
             mnn_tools.require_converter()
 
+    trust = trust or trusted_by_environment()
+    if not trust:  # the source is a user's file: ONNX Runtime opens it in a child first
+        default = (spec.default_input.get("size") if spec else None) or None
+        check_in_child("onnxruntime", [src], None, default_size=requested or default)
     graph = onnx_graph.load(src)
     inputs = onnx_graph.graph_inputs(graph)
     meta_input: Dict[str, object] = {}
@@ -137,7 +145,7 @@ def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_d
                   "MNN": package_version("MNN") if "mnn" in targets else None},
     }
     onnx_graph.set_metadata(graph, meta)
-    return _write_checked(graph, meta, input_shapes, targets, fp16, out_dir, stem, spec)
+    return _write_checked(graph, meta, input_shapes, targets, fp16, out_dir, stem, spec, trust)
 
 
 def _final_paths(out_dir: Path, stem: str, engine: str) -> List[Path]:
@@ -146,17 +154,20 @@ def _final_paths(out_dir: Path, stem: str, engine: str) -> List[Path]:
 
 
 def _write_checked(graph, meta: dict, input_shapes: Dict[str, Tuple[int, ...]], targets: Sequence[str], fp16: bool,
-                   out_dir: Path, stem: str, spec) -> ConversionResult:
+                   out_dir: Path, stem: str, spec, trust: bool) -> ConversionResult:
     """Write every target into a staging folder inside ``out_dir``, check each file loads on its engine and
     fits the task, then move them into place (metadata last)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{stem}.convert-", dir=out_dir))
+        remove_stale(out_dir, f".{stem}.convert-")  # leftovers of a killed conversion
+        staging = Path(tempfile.mkdtemp(prefix=f".{stem}.convert-{os.getpid()}-", dir=out_dir))
     except OSError as exc:
         raise OutputWriteError(f"cannot write into {out_dir}: {exc.strerror or exc}") from exc
     try:
         onnx_path = staging / f"{stem}.onnx"
         onnx_graph.save(graph, onnx_path)
+        (staging / f"{stem}.edgecv.json").write_text(dumps(meta))  # for the checks below
+        _self_check("onnxruntime", [onnx_path], meta, spec, trust)  # before the slow converters: fails early
         staged: Dict[str, List[Path]] = {}
         if "onnxruntime" in targets:
             staged["onnxruntime"] = [onnx_path]
@@ -166,8 +177,10 @@ def _write_checked(graph, meta: dict, input_shapes: Dict[str, Tuple[int, ...]], 
             staged["mnn"] = [staging / f"{stem}.mnn"]
             mnn_tools.run_mnnconvert(onnx_path, staged["mnn"][0], fp16)
         meta["files"] = {eng: [{"name": p.name, "sha256": sha256_file(p)} for p in paths] for eng, paths in staged.items()}
+        (staging / f"{stem}.edgecv.json").write_text(dumps(meta))
         for engine, paths in staged.items():
-            _self_check(engine, paths, meta, spec)
+            if engine != "onnxruntime":
+                _self_check(engine, paths, meta, spec, trust)
         result = ConversionResult(metadata=meta)
         try:
             for engine, paths in staged.items():
@@ -187,14 +200,19 @@ def _write_checked(graph, meta: dict, input_shapes: Dict[str, Tuple[int, ...]], 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _self_check(engine: str, paths: List[Path], meta: dict, spec) -> None:
-    """The written file loads on its engine and, for a known task, the task model accepts it."""
-    from ..engines import create_engine
-
+def _self_check(engine: str, paths: List[Path], meta: dict, spec, trust: bool) -> None:
+    """The written file loads on its engine and runs once (in a child process: see edgecv.trust), and for a
+    known task the task model accepts it. The verdict is cached, so loading the result later costs nothing."""
     try:
-        runtime = create_engine(engine, paths, threads=1)
-        if spec is not None:
-            spec.model(runtime, config_from_dict(meta, meta["name"]))
+        if trust:
+            from ..engines import create_engine
+
+            runtime = create_engine(engine, paths, threads=1)
+            if spec is not None:
+                spec.model(runtime, config_from_dict(meta, meta["name"]))
+        else:
+            check_in_child(engine, paths, spec.name if spec else None,
+                           default_size=(meta.get("input") or {}).get("size"))
     except EdgecvError as exc:
         raise ConversionError(f"the converted {engine} file does not load as a {meta['task'] or 'model'}: {exc}") from None
 

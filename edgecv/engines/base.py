@@ -111,6 +111,16 @@ class Engine(abc.ABC):
         import_engine_package(cls.target.module, cls.target.extra)
 
     @classmethod
+    def model_files(cls, files: Sequence[Path]) -> List[Path]:
+        """All files of a model given its main file (engines with companion files add them)."""
+        return [Path(f) for f in files]
+
+    @classmethod
+    def check_files(cls, files: Sequence[Path]) -> None:
+        """edgecv's own checks of the model files before the engine parses them (ModelLoadError)."""
+        require_files(files)
+
+    @classmethod
     def version(cls) -> Optional[str]:
         """Version of the engine package, or None when it is not installed (imports nothing)."""
         return package_version(cls.target.distribution)

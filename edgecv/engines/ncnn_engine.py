@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import EngineRuntimeError, ModelLoadError
 from ..targets import TARGETS
 from .base import Engine, TensorInfo, import_engine_package, require_files
+from .ncnn_checks import check_ncnn_files
 
 
 class NcnnEngine(Engine):
@@ -25,14 +26,25 @@ class NcnnEngine(Engine):
     target = TARGETS["ncnn"]
     reentrant = True
 
-    def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
+    @classmethod
+    def model_files(cls, files) -> List[Path]:
+        """``[x.param, x.bin]`` from ``[x.param]`` or both."""
         files = [Path(f) for f in files]
-        if len(files) == 1:
-            files.append(files[0].with_suffix(".bin"))
+        return files + [files[0].with_suffix(".bin")] if len(files) == 1 else files
+
+    @classmethod
+    def check_files(cls, files) -> None:
+        """The .param parsed and range-checked, the .bin walked to its exact end (edgecv.engines.ncnn_checks)."""
+        files = cls.model_files(files)
+        require_files(files)
+        check_ncnn_files(files[0], files[1])
+
+    def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
+        files = self.model_files(files)
         super().__init__(files, threads, fp16)
+        self.check_files(files)
         ncnn = import_engine_package(self.target.module, self.target.extra)
         self._ncnn = ncnn
-        require_files(self.files)
         param, weights = self.files
         net = ncnn.Net()
         net.opt.use_vulkan_compute = False

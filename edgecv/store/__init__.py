@@ -12,11 +12,11 @@ from .files import (ENV_CACHE, ENV_MIRROR, ENV_OFFLINE, cache_dir, cached_conver
                     verify)
 from .manifests import Manifest, ModelFile, get_manifest, list_manifests, manifest_dirs
 from .metadata import (METADATA_KEY, METADATA_SUFFIX, ModelConfig, check_metadata, config_from_dict,
-                       metadata_path, parse_metadata, read_sidecar)
+                       embedded_config, metadata_path, parse_metadata, read_sidecar)
 
 __all__ = [
     "ENV_CACHE", "ENV_MIRROR", "ENV_OFFLINE", "METADATA_KEY", "METADATA_SUFFIX", "Manifest", "ModelConfig",
-    "ModelFile", "cache_dir", "cached_conversion", "check_metadata", "config_from_dict", "conversion_dir",
+    "ModelFile", "cache_dir", "cached_conversion", "check_metadata", "config_from_dict", "conversion_dir", "embedded_config",
     "fetch_file", "find_in_mirrors", "get_manifest", "list_manifests", "locally_available", "manifest_dirs",
     "metadata_path", "mirror_dirs", "parse_metadata", "read_sidecar", "resolve_file", "sha256_file", "verify",
 ]

@@ -161,6 +161,12 @@ def parse_metadata(text: str, origin: str, default_name: str = "") -> ModelConfi
     return config_from_dict(check_metadata(doc, origin), default_name)
 
 
+def embedded_config(props: Mapping[str, str], origin: str, default_name: str = "") -> Optional[ModelConfig]:
+    """The checked edgecv entry of a model's key/value metadata (ONNX ``metadata_props``), or None."""
+    text = props.get(METADATA_KEY)
+    return parse_metadata(text, f"{origin} (embedded metadata)", default_name) if text else None
+
+
 def metadata_path(model_file: Path) -> Path:
     """``<dir>/<stem>.edgecv.json`` beside a model file (``x.opt.param`` -> ``x.opt.edgecv.json``)."""
     return Path(model_file).with_name(Path(model_file).stem + METADATA_SUFFIX)

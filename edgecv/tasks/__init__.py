@@ -5,9 +5,11 @@ Adding a task means a new package beside these (with a ``SPEC``) and one line in
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
+from ..engines import Engine
 from ..errors import ModelContractError
+from ..store.metadata import ModelConfig
 from . import mvs, openpose, scrfd
 from .base import ImageTaskModel, Prepared, TaskModel
 from .spec import IMAGE, VIEWS, Gate, GraphFacts, Option, RolePlan, TaskSpec
@@ -39,5 +41,16 @@ def guess_task(output_names: Sequence[str]) -> TaskSpec:
         f"(one of {list(TASKS)}) or rename the outputs by role with `edgecv convert --task ...`")
 
 
-__all__ = ["TASKS", "get_task", "guess_task", "TaskSpec", "TaskModel", "ImageTaskModel", "Prepared", "Option",
+def build(runtime: Engine, config: ModelConfig, task: Optional[str] = None, **options: Any) -> TaskModel:
+    """The task model for a loaded engine: the task asked for, else the config's, else guessed from the
+    output names. Metadata that passed the schema but does not fit the task is a ModelContractError."""
+    spec = get_task(task) if task else (get_task(config.task) if config.task else guess_task(runtime.output_names))
+    try:
+        return spec.model(runtime, config, **options)
+    except (KeyError, TypeError, AttributeError, IndexError, ZeroDivisionError) as exc:
+        raise ModelContractError(f"{config.name or runtime.files[0].name}: metadata does not fit task {spec.name} "
+                                 f"({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+__all__ = ["TASKS", "get_task", "guess_task", "build", "TaskSpec", "TaskModel", "ImageTaskModel", "Prepared", "Option",
            "Gate", "GraphFacts", "RolePlan", "IMAGE", "VIEWS"]

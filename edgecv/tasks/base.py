@@ -6,7 +6,7 @@ separately (e.g. post-processing of frame k while the engine runs frame k+1).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, ClassVar, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
 
 import numpy as np
 
@@ -18,9 +18,11 @@ from .spec import Option, resolve_options
 
 ResultT = TypeVar("ResultT")
 
-#: No single network input may need more memory than this (bytes of float32 tensor); sizes from options,
-#: metadata or an image's aspect ratio that would pass it are refused with a hint to resize.
-MAX_INPUT_BYTES = 1 << 30
+#: Memory budget of one call (bytes): network input sizes from options, metadata or an image's aspect ratio
+#: whose estimated peak memory (the task's measured bytes per input pixel on the hungriest engine) would
+#: pass it are refused with a hint to resize. EDGECV_MEMORY_BUDGET_MB overrides it.
+MEMORY_BUDGET = 2 << 30
+ENV_BUDGET = "EDGECV_MEMORY_BUDGET_MB"
 
 
 @dataclass
@@ -53,13 +55,21 @@ def letterbox_scale(image_hw: Tuple[int, int], input_hw: Tuple[int, int]) -> Tup
     return max(1, min(input_hw[0], int(round(ih * s)))), max(1, min(input_hw[1], int(round(iw * s))))
 
 
-def check_input_budget(shape: Sequence[int], what: str) -> None:
-    """Refuse a float32 tensor of ``shape`` larger than MAX_INPUT_BYTES."""
-    nbytes = 4 * int(np.prod([int(v) for v in shape], dtype=np.float64))
-    if nbytes > MAX_INPUT_BYTES:
+def memory_budget() -> int:
+    import os
+
+    value = os.environ.get(ENV_BUDGET)
+    return int(float(value) * 2**20) if value else MEMORY_BUDGET
+
+
+def check_input_budget(pixels: float, bytes_per_pixel: float, what: str, hint: str) -> None:
+    """Refuse a call whose network input of ``pixels`` (all views) would need more than the memory budget."""
+    need = float(pixels) * bytes_per_pixel
+    budget = memory_budget()
+    if need > budget:
         raise InvalidInputError(
-            f"{what}: a network input of shape {list(shape)} needs {nbytes / 2**30:.1f} GiB, more than the "
-            f"{MAX_INPUT_BYTES / 2**30:.0f} GiB budget; resize the image (or choose a smaller input size)")
+            f"{what} needs about {need / 2**30:.1f} GiB (~{bytes_per_pixel:.0f} bytes per network input pixel), "
+            f"more than the {budget / 2**30:.1f} GiB budget ({ENV_BUDGET}); {hint}")
 
 
 class TaskModel(Generic[ResultT]):
@@ -71,6 +81,8 @@ class TaskModel(Generic[ResultT]):
 
     task: ClassVar[str] = ""
     options: ClassVar[Tuple[Option, ...]] = ()
+    #: peak memory per network input pixel, measured on the hungriest engine (see README "Bad input")
+    bytes_per_input_pixel: ClassVar[float] = 512.0
     #: input contract defaults: colour order, per-channel mean/std in pixel units, default size (H, W)
     default_input: ClassVar[Dict[str, Any]] = {}
 
@@ -90,6 +102,10 @@ class TaskModel(Generic[ResultT]):
 
     def postprocess(self, outputs: Dict[str, np.ndarray], prepared: Prepared) -> ResultT:
         """Raw engine outputs -> the task's result."""
+        raise NotImplementedError
+
+    def sample_input(self) -> Any:
+        """A valid input for this model (what the child-process check of an unknown file runs)."""
         raise NotImplementedError
 
     def detect(self, inputs: Any, **options: Any) -> ResultT:
@@ -166,7 +182,9 @@ class ImageTaskModel(TaskModel[ResultT]):
 
         from ..native import core
 
-        check_input_budget((1, 3, *input_hw), self.task)
+        check_input_budget(input_hw[0] * input_hw[1], self.bytes_per_input_pixel,
+                           f"a {input_hw[0]}x{input_hw[1]} {self.task} input", "resize the image or choose a "
+                           "smaller input size")
         nh, nw = resized_hw
         ih, iw = image.shape[:2]
         if (nh, nw) != (ih, iw):
@@ -178,6 +196,11 @@ class ImageTaskModel(TaskModel[ResultT]):
         blob = core.pack_image(resized, (input_hw[1], input_hw[0]), self.mean, self.std, self.swap_rb,
                                self.pad_pixel)
         return blob, (nw / iw, nh / ih)
+
+    def sample_input(self) -> np.ndarray:
+        """A 240x320 BGR gradient."""
+        y, x = np.mgrid[0:240, 0:320]
+        return np.dstack([x % 256, y % 256, (x + y) % 256]).astype(np.uint8)
 
     def prepare(self, inputs: ImageLike, **options: Any) -> Prepared:
         image = as_bgr_image(inputs)

@@ -64,6 +64,8 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
 
     task = "mvs"
     options = OPTIONS
+    #: ncnn (contract B) peaked at 1265 MB for 5 x 640 x 416: ~950 bytes per pixel of all views
+    bytes_per_input_pixel = 1024.0
     default_input = DEFAULT_INPUT
 
     def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
@@ -92,7 +94,9 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
                 "nor B (img0.., rel_proj, depth_min, depth_max)")
         if not 2 <= self.num_views <= 64:
             raise ModelContractError(f"the model takes {self.num_views} views; expected 2 to 64")
-        check_input_budget((self.num_views, 3, *self.size), "mvs")
+        check_input_budget(self.num_views * self.size[0] * self.size[1], self.bytes_per_input_pixel,
+                           f"a {self.num_views}-view {self.size[0]}x{self.size[1]} mvs model", "use a model with a "
+                           "smaller input size")
         missing = [n for n in ("depth", "confidence") if n not in engine.output_names]
         if missing:
             raise ModelContractError(f"model is missing output(s) {missing}; its outputs are {engine.output_names}")
@@ -104,6 +108,19 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
     @classmethod
     def matches(cls, output_names: Sequence[str]) -> bool:
         return "depth" in output_names and "confidence" in output_names
+
+    def sample_input(self) -> List[View]:
+        """Synthetic views of the model's count and size: a textured image, cameras 0.1 apart, depth 1..10."""
+        h, w = self.size
+        y, x = np.mgrid[0:h, 0:w]
+        image = np.dstack([x % 256, y % 256, (x * y) % 256]).astype(np.uint8)
+        K = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], float)
+        views = []
+        for i in range(self.num_views):
+            E = np.eye(4)
+            E[0, 3] = -0.1 * i
+            views.append(View(image, MvsCamera(K, E, 1.0, 10.0, (h, w)), i))
+        return views
 
     # -- pipeline --------------------------------------------------------------------------------
     def views(self, views: ViewsLike, ref: Optional[int]) -> List[View]:

@@ -11,7 +11,7 @@ from ...engines import Engine
 from ...errors import InvalidInputError, ModelContractError
 from ...native import core as _core
 from ...store.metadata import ModelConfig
-from ..base import ImageTaskModel, Prepared, letterbox_scale
+from ..base import ImageTaskModel, Prepared, check_input_budget, letterbox_scale
 from ..spec import Option, decimal
 from .layouts import LAYOUTS
 from .result import Poses
@@ -70,6 +70,8 @@ class OpenPoseModel(ImageTaskModel[Poses]):
 
     task = "openpose"
     options = OPTIONS
+    #: ncnn ~350 bytes per input pixel measured (ONNX Runtime ~130, MNN ~165) + upsampled heatmaps
+    bytes_per_input_pixel = 512.0
     default_input = DEFAULT_INPUT
 
     def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
@@ -96,6 +98,9 @@ class OpenPoseModel(ImageTaskModel[Poses]):
         if self.input_height % self.stride:
             raise InvalidInputError(f"input_height must be a multiple of {self.stride}, got {self.input_height}")
         self.max_width = max(self.stride, self.settings["max_width"] // self.stride * self.stride)
+        widest = self.fixed_size or (self.input_height, self.max_width)
+        check_input_budget(widest[0] * widest[1], self.bytes_per_input_pixel,
+                           f"an openpose input of up to {widest[0]}x{widest[1]}", "lower input_height or max_width")
         self.upsample = self.settings["upsample"]
         # Padding is 0 after normalisation: the pixel value equal to the mean.
         self.pad_pixel = min(255, max(0, int(round(float(np.mean(self.mean))))))
