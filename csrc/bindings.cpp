@@ -12,12 +12,13 @@
 #include <vector>
 
 #include "edgecv/error.hpp"
+#include "edgecv/frame.hpp"
 #include "edgecv/mvs.hpp"
 #include "edgecv/nms.hpp"
-#include "edgecv/pack.hpp"
 #include "edgecv/pnp.hpp"
 #include "edgecv/pose.hpp"
 #include "edgecv/scrfd.hpp"
+#include "edgecv/track.hpp"
 
 namespace py = pybind11;
 using edgecv::InvalidInput;
@@ -177,42 +178,96 @@ py::array_t<long long> nms(const py::object& boxes, const py::object& scores,
   return out;
 }
 
-py::array_t<float> pack_image(const py::object& image, std::pair<int, int> size,
-                              std::array<float, 3> mean, std::array<float, 3> std,
-                              bool swap_rb, int pad_pixel) {
-  const py::array a = as_array(image, "image");
+edgecv::PixelFormat pixel_format(const std::string& name) {
+  static const std::pair<const char*, edgecv::PixelFormat> table[] = {
+      {"bgr", edgecv::PixelFormat::BGR},   {"rgb", edgecv::PixelFormat::RGB},   {"bgra", edgecv::PixelFormat::BGRA},
+      {"rgba", edgecv::PixelFormat::RGBA}, {"gray", edgecv::PixelFormat::GRAY}, {"nv21", edgecv::PixelFormat::NV21},
+      {"nv12", edgecv::PixelFormat::NV12}, {"i420", edgecv::PixelFormat::I420}, {"yuyv", edgecv::PixelFormat::YUYV}};
+  for (const auto& [key, value] : table)
+    if (name == key) return value;
+  throw InvalidInput("unknown pixel format '" + name + "'; formats: bgr rgb bgra rgba gray nv21 nv12 i420 yuyv");
+}
+
+// The frame as a FrameView, checked against its format's layout (any byte strides for packed formats).
+edgecv::FrameView frame_view(const py::array& a, const std::string& format) {
   if (!a.dtype().is(py::dtype::of<std::uint8_t>()))
-    throw InvalidInput("image: expected dtype uint8, got " + std::string(py::str(a.dtype())));
-  if (a.ndim() != 3 || a.shape(2) != 3)
-    throw InvalidInput("image: expected shape (H, W, 3)");
-  // Pixels must be packed within a row (views that crop rows/columns are fine).
-  if (a.strides(2) != 1 || a.strides(1) != 3 || a.strides(0) < 3 * a.shape(1))
-    throw InvalidInput("image: pixels must be contiguous within rows (use numpy.ascontiguousarray)");
+    throw InvalidInput("frame: expected dtype uint8, got " + std::string(py::str(a.dtype())));
+  edgecv::FrameView f;
+  f.data = static_cast<const std::uint8_t*>(a.data());
+  f.format = pixel_format(format);
+  const auto dims = [&](int n) { return a.ndim() == n; };
+  switch (f.format) {
+    case edgecv::PixelFormat::BGR:
+    case edgecv::PixelFormat::RGB:
+    case edgecv::PixelFormat::BGRA:
+    case edgecv::PixelFormat::RGBA: {
+      const py::ssize_t channels = (f.format == edgecv::PixelFormat::BGR || f.format == edgecv::PixelFormat::RGB) ? 3 : 4;
+      if (!dims(3) || a.shape(2) != channels)
+        throw InvalidInput("frame: " + format + " frames are (H, W, " + std::to_string(channels) + ") arrays");
+      f.channel_stride = a.strides(2);
+      break;
+    }
+    case edgecv::PixelFormat::GRAY:
+      if (!(dims(2) || (dims(3) && a.shape(2) == 1))) throw InvalidInput("frame: gray frames are (H, W) arrays");
+      break;
+    case edgecv::PixelFormat::YUYV:
+      if (!dims(3) || a.shape(2) != 2 || a.strides(2) != 1 || a.strides(1) != 2)
+        throw InvalidInput("frame: yuyv frames are (H, W, 2) arrays with packed rows (OpenCV's layout)");
+      break;
+    default:  // YUV 4:2:0
+      if (!dims(2) || a.shape(0) % 3 != 0 || a.strides(1) != 1)
+        throw InvalidInput("frame: " + format + " frames are (H * 3 / 2, W) uint8 arrays with packed rows "
+                           "(OpenCV's layout); got shape " + std::string(py::str(py::make_tuple(a.ndim() > 0 ? a.shape(0) : 0, a.ndim() > 1 ? a.shape(1) : 0))));
+  }
+  const bool yuv420 = f.format == edgecv::PixelFormat::NV21 || f.format == edgecv::PixelFormat::NV12 ||
+                      f.format == edgecv::PixelFormat::I420;
+  if (a.shape(0) <= 0 || a.shape(1) <= 0 || a.shape(0) > (1 << 16) || a.shape(1) > (1 << 15))
+    throw InvalidInput("frame: empty or oversized (at most 32768 pixels per side)");
+  f.height = static_cast<int>(yuv420 ? a.shape(0) * 2 / 3 : a.shape(0));
+  f.width = static_cast<int>(a.shape(1));
+  f.row_stride = a.strides(0);
+  f.pixel_stride = a.strides(1);
+  return f;
+}
+
+py::array_t<float> prepare_frame(const py::array& frame, const std::string& format, int rotation,
+                                 std::pair<int, int> size, std::pair<int, int> resized, std::array<float, 3> mean,
+                                 std::array<float, 3> std, bool rgb, int pad_pixel) {
+  const edgecv::FrameView f = frame_view(frame, format);
   if (pad_pixel < 0 || pad_pixel > 255) throw InvalidInput("pad_pixel must be in [0, 255]");
-  const auto [out_w, out_h] = size;
-  if (out_w <= 0 || out_h <= 0 || out_w > 65536 || out_h > 65536 ||
-      static_cast<long long>(out_w) * out_h > (1LL << 27))
-    throw InvalidInput("size must be in [1, 65536] per side and at most 2^27 pixels");
-  const int h = static_cast<int>(a.shape(0)), w = static_cast<int>(a.shape(1));
-  if (h > out_h || w > out_w)
-    throw InvalidInput("image " + std::to_string(w) + "x" + std::to_string(h) +
-                       " is larger than the output " + std::to_string(out_w) + "x" +
-                       std::to_string(out_h));
-  edgecv::PackParams p;
+  edgecv::FrameParams p;
+  p.rotation = rotation;
+  p.out_width = size.first;
+  p.out_height = size.second;
+  p.resized_width = resized.first;
+  p.resized_height = resized.second;
   for (int c = 0; c < 3; ++c) {
     p.mean[c] = mean[c];
     p.std[c] = std[c];
   }
-  p.swap_rb = swap_rb;
+  p.rgb = rgb;
   p.pad_pixel = static_cast<std::uint8_t>(pad_pixel);
-  py::array_t<float> out({py::ssize_t{1}, py::ssize_t{3}, py::ssize_t{out_h}, py::ssize_t{out_w}});
-  const auto* src = static_cast<const std::uint8_t*>(a.data());
-  const auto row_stride = static_cast<std::size_t>(a.strides(0));
+  edgecv::check_frame(f, p);
+  py::array_t<float> out({py::ssize_t{1}, py::ssize_t{3}, py::ssize_t{p.out_height}, py::ssize_t{p.out_width}});
   float* dst = out.mutable_data();
   {
-    py::gil_scoped_release release;
-    edgecv::pack_image(src, h, w, row_stride, dst, out_h, out_w, p);
+    py::gil_scoped_release release;  // `frame` is an argument: the caller keeps it alive
+    edgecv::prepare_frame(f, p, dst);
   }
+  return out;
+}
+
+py::array_t<std::int64_t> tracker_update(edgecv::ByteTracker& tracker, const py::object& boxes, const py::object& scores) {
+  const py::ssize_t n = leading_dim(scores, "scores");
+  const auto s = checked<float>(scores, "scores", {{-1}});
+  const auto b = checked<float>(boxes, "boxes", {{n, 4}});
+  edgecv::TrackIds ids;
+  {
+    py::gil_scoped_release release;
+    ids = tracker.update(b.data(), s.data(), static_cast<std::size_t>(n));
+  }
+  py::array_t<std::int64_t> out(n);
+  std::copy(ids.begin(), ids.end(), out.mutable_data());
   return out;
 }
 
@@ -462,7 +517,7 @@ py::array_t<float> anchor_centres(int feature_h, int feature_w, int stride, int 
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "edgecv native core (C++17): image packing, SCRFD decoding, NMS, OpenPose grouping, PnP, MVS consistency and fusion.";
+  m.doc() = "edgecv native core (C++17): camera-frame preparation, SCRFD decoding, NMS, OpenPose grouping, PnP, MVS consistency and fusion.";
 
   // Core errors become edgecv.errors.InvalidInputError (an EdgecvError and a ValueError).
   // The class object is kept alive for the life of the process (released reference on purpose).
@@ -506,11 +561,6 @@ landmarks (N,K,2) or None) sorted by score.)doc");
         py::arg("max_keep") = 0,
         "Greedy IoU NMS on float32 boxes (N,4) xyxy and scores (N,); returns kept indices (int64) "
         "by descending score.");
-  m.def("pack_image", &pack_image, py::arg("image"), py::arg("size"), py::arg("mean"),
-        py::arg("std"), py::arg("swap_rb") = false, py::arg("pad_pixel") = 0,
-        "Pack a uint8 (H, W, 3) image into a float32 (1, 3, size[1], size[0]) tensor: "
-        "(pixel - mean[c]) / std[c], channels reversed when swap_rb, image at the top-left, "
-        "right/bottom padded with pad_pixel (normalised too).");
   py::class_<edgecv::PoseParams>(m, "PoseParams", "Thresholds of OpenPose peak finding and grouping.")
       .def(py::init<>())
       .def_readwrite("peak_threshold", &edgecv::PoseParams::peak_threshold)
@@ -555,6 +605,31 @@ landmarks (N,K,2) or None) sorted by score.)doc");
         py::arg("image") = py::none(),
         "World points (M,3) float32 of the pixels with depth > 0 (and mask != 0), with their colours (M,3) uint8 "
         "from image (H,W,3) when given (else None).");
+  m.def("prepare_frame", &prepare_frame, py::arg("frame"), py::arg("format"), py::arg("rotation"), py::arg("size"),
+        py::arg("resized"), py::arg("mean"), py::arg("std"), py::arg("rgb") = false, py::arg("pad_pixel") = 0,
+        "Camera frame -> (1, 3, size[1], size[0]) float32 network input in one pass: format conversion (bgr rgb bgra "
+        "rgba gray nv21 nv12 i420 yuyv), rotation to upright (degrees the content is turned clockwise), bilinear resize "
+        "of the upright picture to resized (w, h) at the top-left, (pixel - mean) / std per output channel (RGB when "
+        "rgb), padding with pad_pixel. YUV 4:2:0 frames are (H * 3 / 2, W) arrays (OpenCV's layout).");
+  py::class_<edgecv::TrackerParams>(m, "TrackerParams", "ByteTrack-style tracker settings (defaults from the core).")
+      .def(py::init<>())
+      .def_readwrite("high_threshold", &edgecv::TrackerParams::high_threshold)
+      .def_readwrite("low_threshold", &edgecv::TrackerParams::low_threshold)
+      .def_readwrite("birth_threshold", &edgecv::TrackerParams::birth_threshold)
+      .def_readwrite("first_min_iou", &edgecv::TrackerParams::first_min_iou)
+      .def_readwrite("second_min_iou", &edgecv::TrackerParams::second_min_iou)
+      .def_readwrite("unconfirmed_min_iou", &edgecv::TrackerParams::unconfirmed_min_iou)
+      .def_readwrite("fuse_score", &edgecv::TrackerParams::fuse_score)
+      .def_readwrite("track_buffer", &edgecv::TrackerParams::track_buffer)
+      .def_readwrite("frame_rate", &edgecv::TrackerParams::frame_rate);
+  py::class_<edgecv::ByteTracker>(m, "ByteTracker", "Multi-object tracker (ByteTrack-style, Kalman filter + two-stage "
+                                  "association). Not thread safe: one per stream.")
+      .def(py::init<const edgecv::TrackerParams&>(), py::arg("params") = edgecv::TrackerParams())
+      .def("update", &tracker_update, py::arg("boxes"), py::arg("scores"),
+           "boxes (N, 4) float32 xyxy, scores (N,) float32 -> track id per detection (N,) int64, -1 when it belongs "
+           "to no confirmed track.")
+      .def("reset", &edgecv::ByteTracker::reset, "Forget every track (ids keep increasing).")
+      .def_property_readonly("live_tracks", &edgecv::ByteTracker::live_tracks);
   m.def("anchor_centres", &anchor_centres, py::arg("feature_h"), py::arg("feature_w"),
         py::arg("stride"), py::arg("num_anchors"),
         "Anchor centres (x, y) of one SCRFD feature map in input pixels, shape (H*W*A, 2).");

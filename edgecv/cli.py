@@ -35,6 +35,14 @@ def _write_image(path: Path, image) -> Path:
     return write_bytes(path, buf.tobytes())
 
 
+def _progress(total: Optional[int], unit: str, desc: str = ""):
+    """A progress bar on stderr (tqdm), refreshed at most every 0.25 s."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, mininterval=0.25, dynamic_ncols=True,
+                leave=True, disable=None if total is None else False)
+
+
 def _out_dir(text: Optional[str]) -> Optional[Path]:
     """An output folder, created now (before any work); OutputWriteError if it cannot be."""
     if not text:
@@ -111,8 +119,17 @@ def _load_for(args: argparse.Namespace, options: Dict[str, Any]):
 # -- commands --------------------------------------------------------------------------------------
 def _cmd_detect(args: argparse.Namespace) -> int:
     from .image import read_image
+    from .streams import is_stream_source
     from .tasks import IMAGE, get_task
 
+    streams = [p for p in args.images if is_stream_source(p)]
+    if streams:
+        if len(args.images) != 1:
+            raise InvalidInputError(f"give one stream source (video, camera, URL, folder or glob) or image files; got "
+                                    f"{len(args.images)} inputs including {streams[0]}")
+        return _detect_stream(args, args.images[0])
+    if args.track or args.live or args.reconnect:
+        raise InvalidInputError("--track, --live and --reconnect are for streams (video, camera, URL, folder)")
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
         from .errors import ImageReadError
@@ -138,6 +155,72 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             print(f"{path}: {len(result)} {noun}" + (f" -> {entry['annotated']}" if out_dir else ""), flush=True)
     if args.json:
         _emit_json({"model": str(args.model), "engine": model.engine.name, "results": report})
+    return 0
+
+
+def _stream_target(out: Path, source: str, live: bool) -> Path:
+    """Where the annotated video of a stream goes: out/<name><suffix of the input, or .mp4>."""
+    from .streams.writer import FOURCC
+
+    path = Path(source)
+    if live or "://" in source or not path.suffix:
+        stem = "camera" + "".join(c for c in source if c.isdigit()) if not ("://" in source) else "stream"
+        return out / f"{stem}.mp4"
+    return out / (path.stem + (path.suffix.lower() if path.suffix.lower() in FOURCC else ".mp4"))
+
+
+def _detect_stream(args: argparse.Namespace, source: str) -> int:
+    """`edgecv detect VIDEO|camera:N|URL|FOLDER`: an annotated video (folders: annotated images) in --out, JSON
+    Lines with --json, a progress bar with frames per second on stderr for files."""
+    import time
+
+    from .streams import ImageSequenceSource, write_json_line
+    from .streams.writer import VideoOutput
+    from .tasks import IMAGE, get_task
+
+    out_dir = _out_dir(args.out)
+    model = _load_for(args, _given_options(args))
+    spec = get_task(model.task)
+    if spec.inputs != IMAGE:
+        raise InvalidInputError(f"{args.model} is a {spec.name} model; streams of frames need an image model")
+    options = {k: v for k, v in _given_options(args).items() if any(o.name == k and o.per_call for o in spec.options)}
+    stream = model.stream(source, track=args.track, live=True if args.live else None, reconnect=args.reconnect, **options)
+    src = stream.source
+    folder = isinstance(src, ImageSequenceSource)
+    video = None if (out_dir is None or folder) else VideoOutput(_stream_target(out_dir, source, src.live), src.fps or 10)
+    counts, tracks, started = 0, set(), time.monotonic()
+    interrupted = False
+    bar = _progress(src.count, "frame", Path(source).name) if src.count else None
+    try:
+        for item in stream:
+            counts += len(item.result)
+            if item.result.__dict__.get("track_ids") is not None:
+                tracks.update(int(i) for i in item.result.track_ids if i >= 0)
+            if out_dir is not None:
+                drawn = item.result.draw(item.frame)
+                if folder:
+                    _write_image(out_dir / Path(src.paths[item.index]).name, drawn)
+                else:
+                    video.write(drawn)
+            if args.json:
+                write_json_line(sys.stdout, item, src.fps if not src.live else None, started)
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if bar is not None:
+            bar.close()
+        written = video.close() if video is not None else None
+    noun = spec.nouns[1]
+    summary = (f"{source}: {stream.frames_done} frames, {stream.fps:.1f} fps, {counts} {noun}"
+               + (f", {len(tracks)} tracks" if args.track else "")
+               + (f", {stream.frames_dropped} frames dropped (live)" if stream.frames_dropped else "")
+               + (f" -> {written}" if written else (f" -> {out_dir}" if folder and out_dir else "")))
+    print(summary, file=sys.stderr if args.json else sys.stdout, flush=True)
+    if interrupted:
+        print("edgecv: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -169,13 +252,20 @@ def _cmd_mvs(args: argparse.Namespace) -> int:
     if model.task != "mvs":
         raise InvalidInputError(f"{args.model} is a {model.task} model, not a multi-view stereo one")
 
-    def progress(done, total, view, seconds):
-        bar = "#" * round(20 * done / total)
-        sys.stderr.write(f"\r[{bar:20s}] {done}/{total} view {view} ({seconds:.1f} s)")
-        sys.stderr.write("\n" if done == total else "")
-        sys.stderr.flush()
+    bar = None
 
-    result = reconstruct(model, scene, refs, params, progress=progress)
+    def progress(done, total, view, seconds):
+        nonlocal bar
+        if bar is None:
+            bar = _progress(total, "view", "depth maps")
+        bar.set_postfix_str(f"view {view} {seconds:.1f} s")
+        bar.update(1)
+
+    try:
+        result = reconstruct(model, scene, refs, params, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     (out / "depth").mkdir(parents=True, exist_ok=True)
     views = []
     for view in sorted(result.masks):
@@ -337,15 +427,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--scale-intrinsics", action="store_true",
                        help="scale each camera's intrinsics to its image when they describe another size")
 
-    p = sub.add_parser("detect", help="run a model on images", description=(
+    p = sub.add_parser("detect", help="run a model on images, videos, cameras or streams", description=(
         "Run an image model (" + ", ".join(s.title for s in TASKS.values() if s.inputs == "image") + ") on images: "
-        "prints a summary per image (or JSON with --json) and writes annotated copies to --out. Task options "
-        "are flags; each says which tasks take it."))
-    p.add_argument("images", nargs="+", help="image files")
+        "prints a summary per image (or JSON with --json) and writes annotated copies to --out. On one stream "
+        "source (a video file, camera:N, an RTSP/HTTP URL, an image folder or glob) it writes an annotated video "
+        "(folders: images) to --out, JSON Lines with --json (one object per frame), and a progress bar with "
+        "frames per second on stderr for files. Task options are flags; each says which tasks take it."))
+    p.add_argument("images", nargs="+", metavar="INPUT", help="image files, or one video / camera:N / URL / folder")
     engine_args(p, "scrfd_2.5g_bnkps_640")
     p.add_argument("--out", "-o", help="directory for annotated images")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.add_argument("--fp16", action="store_true", help="half precision on ncnn/MNN (default fp32)")
+    p.add_argument("--track", action="store_true", help="streams: stable ids for faces / people (ByteTrack-style)")
+    p.add_argument("--live", action="store_true", help="streams: keep only the newest frame when inference is "
+                   "slower than the source (default for cameras and URLs)")
+    p.add_argument("--reconnect", action="store_true", help="streams: reopen a dropped URL with backoff")
     _add_option_flags(p)
     p.set_defaults(func=_cmd_detect)
 

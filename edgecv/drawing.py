@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Any, Tuple
 
 import numpy as np
 
 from .image import as_bgr_image
 
 
-def canvas_for(image: np.ndarray, copy: bool) -> np.ndarray:
-    """The BGR image to draw on: a copy unless ``copy=False`` (then drawn in place)."""
+def canvas_for(image: np.ndarray, copy: bool, frame: Any = None) -> np.ndarray:
+    """The BGR image to draw on: a copy unless ``copy=False`` (then drawn in place). A camera frame in the
+    result's own format (NV21, ...) is converted to BGR first (always a new image)."""
+    fmt = getattr(frame, "format", "bgr")
+    if fmt != "bgr" and isinstance(image, np.ndarray) and not (image.ndim == 3 and image.shape[2] == 3):
+        from .frames import to_bgr
+
+        return np.ascontiguousarray(to_bgr(image, fmt))
     canvas = as_bgr_image(image)
     return canvas.copy() if copy else canvas
 

@@ -61,3 +61,7 @@ class OutputWriteError(EdgecvError, OSError):
 
 class EngineRuntimeError(EdgecvError, RuntimeError):
     """An inference engine failed while running a model; the message carries the engine's own."""
+
+
+class SourceError(EdgecvError, OSError):
+    """A stream source is missing, cannot be opened or decoded, or stopped sending frames."""

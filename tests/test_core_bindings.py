@@ -78,28 +78,51 @@ def test_nms_binding():
         _core.nms(boxes, scores, 2.0)
 
 
-def test_pack_image_matches_numpy_and_checks_input():
+def test_prepare_frame_matches_numpy_and_checks_input():
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    out = _core.pack_image(image, (64, 40), (1.0, 2.0, 3.0), (2.0, 4.0, 8.0), True, 7)
+    out = _core.prepare_frame(image, "bgr", 0, (64, 40), (53, 37), (1.0, 2.0, 3.0), (2.0, 4.0, 8.0), True, 7)
     assert out.shape == (1, 3, 40, 64)
     mean, std = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 8.0])
     expected = np.empty((3, 40, 64), np.float32)
     expected[:] = ((7 - mean) / std)[:, None, None]
     expected[:, :37, :53] = ((image[..., ::-1].astype(np.float64) - mean) / std).transpose(2, 0, 1)
-    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
-    # Row-strided views are accepted (no copy); column-strided views are refused.
-    crop = image[5:20, 10:40]
-    np.testing.assert_array_equal(_core.pack_image(crop, (30, 15), (0, 0, 0), (1, 1, 1)),
-                                  _core.pack_image(crop.copy(), (30, 15), (0, 0, 0), (1, 1, 1)))
-    for bad, match in [(image[:, ::2], "contiguous"), (image.astype(np.float32), "uint8"),
-                       (image[..., :2], "shape"), (image[..., 0], "shape")]:
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6, atol=1e-6)
+    # Any numpy layout works: views with steps, negative strides, Fortran order.
+    for view in (image[5:20, 10:40], image[::2, ::-3], np.asfortranarray(image), image[:, :, ::-1][:, :, ::-1]):
+        h, w = view.shape[:2]
+        np.testing.assert_array_equal(_core.prepare_frame(view, "bgr", 0, (w, h), (w, h), (0, 0, 0), (1, 1, 1)),
+                                      _core.prepare_frame(view.copy(), "bgr", 0, (w, h), (w, h), (0, 0, 0), (1, 1, 1)))
+    for bad, fmt, match in [(image.astype(np.float32), "bgr", "uint8"), (image[..., :2], "bgr", r"\(H, W, 3\)"),
+                            (image[..., 0], "bgr", r"\(H, W, 3\)"), (image, "hsv", "unknown pixel format"),
+                            (np.ascontiguousarray(image[:36, :53, 0]), "nv21", "even"),
+                            (np.ascontiguousarray(image[:35, :, 0]), "nv21", "H \\* 3 / 2"),
+                            (image[:36, :52, 0], "nv21", "packed rows")]:
         with pytest.raises(InvalidInputError, match=match):
-            _core.pack_image(bad, (64, 40), (0, 0, 0), (1, 1, 1))
-    with pytest.raises(InvalidInputError, match="larger"):
-        _core.pack_image(image, (50, 40), (0, 0, 0), (1, 1, 1))
+            h, w = bad.shape[:2]
+            _core.prepare_frame(bad, fmt, 0, (64, 64), (min(w, 64), min(h, 64)), (0, 0, 0), (1, 1, 1))
+    with pytest.raises(InvalidInputError, match="fit"):
+        _core.prepare_frame(image, "bgr", 0, (50, 40), (53, 37), (0, 0, 0), (1, 1, 1))
     with pytest.raises(InvalidInputError, match="std"):
-        _core.pack_image(image, (64, 40), (0, 0, 0), (1, 0, 1))
+        _core.prepare_frame(image, "bgr", 0, (64, 40), (53, 37), (0, 0, 0), (1, 0, 1))
+    with pytest.raises(InvalidInputError, match="rotation"):
+        _core.prepare_frame(image, "bgr", 45, (64, 40), (53, 37), (0, 0, 0), (1, 1, 1))
+
+
+def test_tracker_binding():
+    tracker = _core.ByteTracker()
+    boxes = np.array([[10, 10, 50, 60], [100, 100, 150, 160]], np.float32)
+    ids = tracker.update(boxes, np.array([0.9, 0.8], np.float32))
+    assert ids.dtype == np.int64 and ids.tolist() == [1, 2] and tracker.live_tracks == 2
+    assert tracker.update(boxes + 2, np.array([0.9, 0.8], np.float32)).tolist() == [1, 2]
+    with pytest.raises(InvalidInputError, match="finite"):
+        tracker.update(np.array([[0, 0, np.nan, 1]], np.float32), np.array([0.9], np.float32))
+    with pytest.raises(InvalidInputError, match="dtype"):
+        tracker.update(boxes.astype(np.float64), np.array([0.9, 0.8], np.float32))
+    params = _core.TrackerParams()
+    params.low_threshold = 0.9
+    with pytest.raises(InvalidInputError, match="low_threshold"):
+        _core.ByteTracker(params)
 
 
 def test_anchor_centres():

@@ -98,10 +98,22 @@ def test_nms(boxes, scores, iou, keep):
 @given(anything | arrays(dtype=np.uint8, max_rank=3), st.tuples(st.integers(-5, 70000), st.integers(-5, 70000)),
        st.tuples(*[st.floats(allow_nan=True)] * 3), st.tuples(*[st.floats(allow_nan=True)] * 3),
        st.booleans(), st.integers(-300, 300))
-def test_pack_image(image, size, mean, std, swap, pad):
-    result = call(_core.pack_image, image, size, mean, std, swap, pad)
-    if result is not None:
-        assert result.shape == (1, 3, size[1], size[0])
+def test_prepare_frame(image, size, mean, std, swap, pad):
+    for fmt, rotation in (("bgr", 0), ("nv21", 90), ("gray", 180), ("yuyv", 270), ("rgba", 0)):
+        result = call(_core.prepare_frame, image, fmt, rotation, size, (max(1, size[0] // 2), max(1, size[1] // 2)),
+                      mean, std, swap, pad)
+        if result is not None:
+            assert result.shape == (1, 3, size[1], size[0])
+
+
+@FUZZ
+@given(arrays(dtype=np.float32, max_rank=2), arrays(dtype=np.float32, max_rank=1))
+def test_tracker_update(boxes, scores):
+    tracker = _core.ByteTracker()
+    for _ in range(3):
+        result = call(tracker.update, boxes, scores)
+        if result is not None:
+            assert result.shape == (len(scores),) and result.dtype == np.int64
 
 
 @FUZZ

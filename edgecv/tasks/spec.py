@@ -118,7 +118,9 @@ class Option:
             if self.kind == "size":
                 parts = [int(p) for p in text.lower().split("x")]
                 return parts[0] if len(parts) == 1 else tuple(parts)
-        except (ValueError, KeyError):
+            if self.kind == "choice":
+                return next(c for c in self.choices if str(c) == text)
+        except (ValueError, KeyError, StopIteration):
             raise InvalidInputError(f"{self.flag} expects {self.describe()}, got {text!r:.60}") from None
         return text
 

@@ -122,6 +122,18 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
             views.append(View(image, MvsCamera(K, E, 1.0, 10.0, (h, w)), i))
         return views
 
+    def stream_source(self, source: Any, live: Optional[bool], reconnect: bool):
+        """A scene (folder or Scene, or a SceneSource choosing the views): one stream item per reference view."""
+        from ...streams import SceneSource, Source
+
+        if isinstance(source, Source):
+            return source
+        scene = source if isinstance(source, Scene) else load_scene(source)
+        return SceneSource(scene)
+
+    def stream_item_options(self, index: int) -> Dict[str, Any]:
+        return {"ref": index}
+
     # -- pipeline --------------------------------------------------------------------------------
     def views(self, views: ViewsLike, ref: Optional[int]) -> List[View]:
         """The reference view then its sources, from a scene (with ``ref``) or a list of views."""

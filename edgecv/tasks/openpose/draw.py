@@ -1,4 +1,4 @@
-"""Drawing people: skeletons (bones between found parts) and keypoints, one colour per person."""
+"""Drawing people: skeletons (bones between found parts) and keypoints, one colour per person (or track)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...drawing import canvas_for, colour_for, line_width, point
+from ...drawing import canvas_for, colour_for, label, line_width, point
 from .layouts import SKELETON
 
 if TYPE_CHECKING:
@@ -16,10 +16,11 @@ if TYPE_CHECKING:
 def draw_poses(image: np.ndarray, poses: "Poses", copy: bool = True) -> np.ndarray:
     import cv2
 
-    canvas = canvas_for(image, copy)
+    canvas = canvas_for(image, copy, poses.frame)
     lw = line_width(canvas)
     for p, pose in enumerate(poses):
-        colour = colour_for(p)
+        tracked = pose.track_id is not None and pose.track_id >= 0
+        colour = colour_for(pose.track_id if tracked else p)
         kp = pose.keypoints
         for a, b in SKELETON:
             if kp[a, 2] > 0 and kp[b, 2] > 0:
@@ -27,4 +28,7 @@ def draw_poses(image: np.ndarray, poses: "Poses", copy: bool = True) -> np.ndarr
         for x, y, s in kp:
             if s > 0:
                 cv2.circle(canvas, point(x, y), lw + 2, colour, -1, cv2.LINE_AA)
+        if tracked and pose.visible.any():
+            top = kp[pose.visible]
+            label(canvas, f"#{pose.track_id}", float(top[:, 0].min()), float(top[:, 1].min()), colour, lw)
     return canvas

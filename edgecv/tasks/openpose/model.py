@@ -11,7 +11,7 @@ from ...engines import Engine
 from ...errors import InvalidInputError, ModelContractError
 from ...native import core as _core
 from ...store.metadata import ModelConfig
-from ..base import ImageTaskModel, Prepared, check_input_budget, letterbox_scale
+from ..base import FRAME_OPTIONS, ImageTaskModel, Prepared, check_input_budget, letterbox_scale
 from ..spec import Option, decimal
 from .layouts import LAYOUTS
 from .result import Poses
@@ -24,7 +24,7 @@ _P = _core.PoseParams()  # grouping defaults live in C++ (csrc/edgecv/pose.hpp)
 DEFAULT_INPUT = {"layout": "NCHW", "color": "BGR", "mean": [128.0, 128.0, 128.0], "std": [255.0, 255.0, 255.0],
                  "size": [256, 456]}
 
-OPTIONS = (
+OPTIONS = FRAME_OPTIONS + (
     Option("input_height", "int", None, "network input height, a multiple of 8 (default: the model's, 256)",
            low=8, high=2048, per_call=False),
     Option("max_width", "int", 2048, "widest network input; wider images are scaled down to fit (memory bound)",
@@ -181,4 +181,17 @@ class OpenPoseModel(ImageTaskModel[Poses]):
             cells = (keypoints[..., axis] + 0.5) / f - 0.5
             pixels = cells * self.stride + self.stride / 2 - 0.5
             keypoints[..., axis] = np.where(found, (pixels + 0.5) / s - 0.5, 0.0)
-        return Poses(keypoints=keypoints, scores=scores)
+        return self.in_frame(Poses(keypoints=keypoints, scores=scores), prepared)
+
+    def tracker(self, frame_rate: float = 30.0, **params: Any):
+        """A tracker on the box around each person's keypoints. Every person found is a detection: a mean keypoint
+        score is not a detection confidence, so it neither splits detections into high and low nor weighs the
+        association, and keypoint boxes jitter as parts come and go, so a small overlap (IoU 0.1) suffices. New
+        tracks need a mean keypoint score 0.1 above min_mean_score (ByteTrack's rule for births)."""
+        from ...tracking import Tracker
+
+        birth = min(1.0, self.settings["min_mean_score"] + 0.1)
+        defaults = {"high_threshold": 0.0, "low_threshold": 0.0, "birth_threshold": birth, "fuse_score": False,
+                    "first_min_iou": 0.1, "second_min_iou": 0.1, "unconfirmed_min_iou": 0.1,
+                    "frame_rate": float(frame_rate)}
+        return Tracker(keep_threshold=0.0, **{**defaults, **params})

@@ -1,4 +1,4 @@
-"""Drawing faces: boxes with scores, 5-point landmarks, head-pose axes."""
+"""Drawing faces: boxes with scores or track ids, 5-point landmarks, head-pose axes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...drawing import canvas_for, label, line_width, point
+from ...drawing import canvas_for, colour_for, label, line_width, point
 
 if TYPE_CHECKING:
     from .result import Faces
@@ -21,17 +21,22 @@ AXIS_COLOURS = ((0, 0, 255), (0, 255, 0), (255, 0, 0))
 def draw_faces(image: np.ndarray, faces: "Faces", copy: bool = True) -> np.ndarray:
     import cv2
 
-    canvas = canvas_for(image, copy)
+    canvas = canvas_for(image, copy, faces.frame)
     lw = line_width(canvas)
     for face in faces:
         x1, y1, x2, y2 = face.box
-        cv2.rectangle(canvas, point(x1, y1), point(x2, y2), BOX_COLOUR, lw)
-        label(canvas, f"{face.score:.2f}", x1, y1, BOX_COLOUR, lw)
+        tracked = face.track_id is not None and face.track_id >= 0
+        colour = colour_for(face.track_id) if tracked else BOX_COLOUR
+        cv2.rectangle(canvas, point(x1, y1), point(x2, y2), colour, lw)
+        label(canvas, f"#{face.track_id} {face.score:.2f}" if tracked else f"{face.score:.2f}", x1, y1, colour, lw)
         if face.landmarks is not None:
             for j, (x, y) in enumerate(face.landmarks):
                 cv2.circle(canvas, point(x, y), lw + 1, LANDMARK_COLOURS[j % len(LANDMARK_COLOURS)], -1)
     if faces.head_pose is not None and len(faces):
-        for axes in faces.head_pose.axes():
+        all_axes = faces.head_pose.axes()  # upright coordinates
+        if faces.frame is not None and faces.frame.rotation:
+            all_axes = faces.frame.to_frame(all_axes)
+        for axes in all_axes:
             for end, colour in zip(axes[1:], AXIS_COLOURS):
                 cv2.line(canvas, point(*axes[0]), point(*end), colour, lw + 1, cv2.LINE_AA)
     return canvas

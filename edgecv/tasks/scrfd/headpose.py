@@ -176,6 +176,14 @@ class HeadPoses:
                 "roll": round(float(self.roll[i]), 2), "rvec": [round(float(v), 5) for v in self.rvecs[i]],
                 "tvec": [round(float(v), 3) for v in self.tvecs[i]], "rms_px": round(float(self.rms[i]), 3)}
 
+    def subset(self, index: np.ndarray) -> "HeadPoses":
+        """The poses at ``index``."""
+        from dataclasses import replace
+
+        return replace(self, yaw=self.yaw[index], pitch=self.pitch[index], roll=self.roll[index],
+                       rvecs=self.rvecs[index], tvecs=self.tvecs[index], rotations=self.rotations[index],
+                       rms=self.rms[index])
+
     def axes(self, length: float = 60.0) -> np.ndarray:
         """(N, 4, 2) image points of the model origin and the ends of its x (face's left-right,
         toward the image's right), y (up) and z (out of the face, toward the viewer) axes."""

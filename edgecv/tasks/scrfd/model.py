@@ -11,7 +11,7 @@ from ...engines import Engine
 from ...errors import InvalidInputError, ModelContractError
 from ...native import core as _core
 from ...store.metadata import ModelConfig
-from ..base import ImageTaskModel, Prepared, check_input_budget, letterbox_scale
+from ..base import FRAME_OPTIONS, ImageTaskModel, Prepared, check_input_budget, letterbox_scale
 from ..spec import Option, decimal
 from .result import Faces
 
@@ -23,7 +23,7 @@ _D = _core.ScrfdParams()  # decoding defaults live in C++ (csrc/edgecv/scrfd.hpp
 DEFAULT_INPUT = {"layout": "NCHW", "color": "RGB", "mean": [127.5, 127.5, 127.5], "std": [128.0, 128.0, 128.0],
                  "size": [640, 640]}
 
-OPTIONS = (
+OPTIONS = FRAME_OPTIONS + (
     Option("input_size", "size", None, "network input N or (H, W), multiple of the largest stride; only for "
            "models without a fixed input size (default: the model's, 640x640)", low=32, high=8192, per_call=False),
     Option("score_threshold", "float", decimal(_D.score_threshold), "minimum face score", low=0.0, high=1.0),
@@ -154,7 +154,24 @@ class ScrfdModel(ImageTaskModel[Faces]):
             from .headpose import attach_head_pose
 
             attach_head_pose(faces, (h, w), o["camera"])
-        return faces
+        return self.in_frame(faces, prepared)
+
+    # -- tracking ---------------------------------------------------------------------------------
+    #: detections down to this score feed the tracker's second association (ByteTrack's low threshold)
+    track_low_threshold = 0.1
+
+    def tracker(self, frame_rate: float = 30.0, **params: Any):
+        """A ByteTrack-style tracker: faces scoring at least the model's score_threshold are matched first and
+        start tracks (from that threshold + 0.1); lower ones down to 0.1 only keep existing tracks alive."""
+        from ...tracking import Tracker
+
+        high = self.settings["score_threshold"]
+        defaults = {"high_threshold": high, "low_threshold": min(self.track_low_threshold, high),
+                    "birth_threshold": min(1.0, high + 0.1), "frame_rate": float(frame_rate)}
+        return Tracker(keep_threshold=high, **{**defaults, **params})
+
+    def tracking_options(self, values: Dict[str, Any]) -> Dict[str, Any]:
+        return {"score_threshold": min(self.track_low_threshold, values["score_threshold"])}
 
 
 def _rows(a: np.ndarray, cols: int, name: str) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -14,37 +14,42 @@ LANDMARK_NAMES_5 = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth"
 
 @dataclass(frozen=True)
 class Face:
-    """One detected face: ``box`` (4,) xyxy, ``score``, ``landmarks`` (5, 2) or None, and
-    ``head_pose`` (yaw, pitch, roll in degrees, rvec, tvec, rms_px) when it was estimated."""
+    """One detected face: ``box`` (4,) xyxy, ``score``, ``landmarks`` (5, 2) or None, ``head_pose`` (yaw, pitch,
+    roll in degrees, rvec, tvec, rms_px) when it was estimated, ``track_id`` when tracked (-1: not yet)."""
 
     box: np.ndarray
     score: float
     landmarks: Optional[np.ndarray]
     head_pose: Optional[Dict[str, Any]] = None
+    track_id: Optional[int] = None
 
 
 @dataclass
 class Faces(ItemsMixin):
-    """Faces found in one image, sorted by descending score, in original-image pixels.
+    """Faces found in one image or frame, best first, in the coordinates of the frame as given.
 
-    ``boxes`` (N, 4) float32 xyxy; ``scores`` (N,) float32; ``landmarks`` (N, 5, 2) float32 in the
-    order left eye (in the image), right eye, nose tip, left mouth corner, right mouth corner,
-    or None for models without landmarks.
+    ``boxes`` (N, 4) float32 xyxy; ``scores`` (N,) float32; ``landmarks`` (N, 5, 2) float32 in the order left eye
+    (in the upright image), right eye, nose tip, left mouth corner, right mouth corner, or None for models without
+    landmarks; ``track_ids`` (N,) int64 in streams with ``track=True``; ``frame``: the frame's format, rotation and
+    size (``upright()`` maps everything to the upright picture).
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     landmarks: Optional[np.ndarray] = None
-    #: edgecv.tasks.scrfd.headpose.HeadPoses of the faces, when detect(..., head_pose=True)
+    #: edgecv.tasks.scrfd.headpose.HeadPoses of the faces (upright coordinates), when detect(..., head_pose=True)
     head_pose: Optional[Any] = None
+    track_ids: Optional[np.ndarray] = None
+    frame: Optional[Any] = None
 
     def __getitem__(self, i: int) -> Face:
         lm = None if self.landmarks is None else self.landmarks[i]
         pose = None if self.head_pose is None else self.head_pose.to_dict(i)
-        return Face(self.boxes[i], float(self.scores[i]), lm, pose)
+        track = None if self.track_ids is None else int(self.track_ids[i])
+        return Face(self.boxes[i], float(self.scores[i]), lm, pose, track)
 
     def to_dict(self) -> Dict[str, Any]:
-        """JSON-ready: ``{"task": "scrfd", "count": n, "faces": [{"box", "score", "landmarks"}]}``."""
+        """JSON-ready: ``{"task": "scrfd", "count": n, "faces": [{"box", "score", "landmarks", "track_id"}]}``."""
         faces = []
         for f in self:
             item: Dict[str, Any] = {"box": [round(float(v), 2) for v in f.box], "score": round(f.score, 5)}
@@ -52,11 +57,39 @@ class Faces(ItemsMixin):
                 item["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in f.landmarks]
             if f.head_pose is not None:
                 item["head_pose"] = f.head_pose
+            if f.track_id is not None:
+                item["track_id"] = f.track_id
             faces.append(item)
         return {"task": "scrfd", "count": len(faces), "faces": faces}
 
     def draw(self, image: np.ndarray, copy: bool = True) -> np.ndarray:
-        """Draw boxes, scores, landmarks and head-pose axes on a BGR image (a copy unless ``copy=False``)."""
+        """Draw boxes, scores (or track ids), landmarks and head-pose axes on the frame (BGR, or the frame's own
+        format: it is converted); a copy unless ``copy=False``."""
         from .draw import draw_faces
 
         return draw_faces(image, self, copy=copy)
+
+    # -- geometry and tracking -----------------------------------------------------------------
+    def mapped(self, fn: Callable[..., np.ndarray]) -> "Faces":
+        """The faces with every point mapped by ``fn`` (continuous coordinates); boxes stay xyxy."""
+        corners = fn(self.boxes.reshape(-1, 2, 2))
+        boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1).astype(np.float32)
+        landmarks = None if self.landmarks is None else fn(self.landmarks).astype(np.float32)
+        return replace(self, boxes=boxes.reshape(-1, 4), landmarks=landmarks)
+
+    def upright(self) -> "Faces":
+        """The faces in the coordinates of the upright picture (the network's view of a rotated frame)."""
+        if self.frame is None or not self.frame.rotation:
+            return self
+        return replace(self.mapped(self.frame.to_upright), frame=replace(self.frame, rotation=0,
+                                                                          size=self.frame.upright_size))
+
+    def track_boxes(self) -> Tuple[np.ndarray, np.ndarray]:
+        return self.boxes, self.scores
+
+    def subset(self, index: np.ndarray) -> "Faces":
+        """The faces at ``index`` (head poses are kept for them too)."""
+        head = None if self.head_pose is None else self.head_pose.subset(index)
+        return replace(self, boxes=self.boxes[index], scores=self.scores[index],
+                       landmarks=None if self.landmarks is None else self.landmarks[index], head_pose=head,
+                       track_ids=None if self.track_ids is None else self.track_ids[index])

@@ -1,0 +1,186 @@
+"""Stream benchmark: throughput of ``stream()`` on a file against the engine-bound rate, frame age on a fast live
+source, and the fused C++ camera-frame path against the OpenCV chain.
+
+    EDGECV_MODELS=../shared/models python benchmarks/bench_stream.py [--threads 2] [--frames 300] [--json]
+
+1. ``stream()`` frames per second on a video file (decode + prepare + engine + post, pipelined) over the rate of
+   one ``detect()`` per already-decoded frame, measured in the same run. Target >= 0.95.
+2. Frame age (capture to result) p50 / p95 on a live source producing frames much faster than inference, in
+   inference periods. Target p95 <= 2.
+3. ``_core.prepare_frame`` (NV21 / BGR, rotation, resize, normalise, pack in one pass) against
+   cvtColor + rotate + resize + copyMakeBorder + blobFromImage, same output, and against what edgecv uses for
+   unrotated frames (OpenCV's SIMD convert + resize, then the C++ pack), which is faster there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(REPO / "benchmarks"))
+os.environ.setdefault("EDGECV_MODELS", str(SHARED / "models"))
+
+import edgecv  # noqa: E402
+from _timing import median_ms, report  # noqa: E402
+
+VIDEO = SHARED / "video" / "pets_walk_480x360.avi"
+
+
+def face_clip(path: Path, frames: int) -> Path:
+    """A 640x480 camera pan over the group photo, written as a video (a real photo, synthetic motion)."""
+    image = cv2.imread(str(SHARED / "images" / "group_t1.jpg"))
+    h, w = image.shape[:2]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
+    for k in range(frames):
+        t = k / max(1, frames - 1)
+        ch, cw = int(h * (0.8 - 0.2 * t)), int(w * (0.8 - 0.2 * t))
+        y, x = (h - ch) // 2, int((w - cw) * t)
+        out.write(cv2.resize(image[y:y + ch, x:x + cw], (640, 480)))
+    out.release()
+    return path
+
+
+def decoded(path: Path, frames: int):
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while len(out) < frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.append(frame)
+    return out
+
+
+def first_frames(path: Path, frames: int, target: Path) -> Path:
+    """The first ``frames`` frames of a video as another file (so both rates are measured on the same frames)."""
+    images = decoded(path, frames)
+    cap = cv2.VideoCapture(str(path))
+    out = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), cap.get(cv2.CAP_PROP_FPS) or 10,
+                          (images[0].shape[1], images[0].shape[0]))
+    for image in images:
+        out.write(image)
+    out.release()
+    return target
+
+
+def throughput(model, path: Path, frames: int, rounds: int = 3) -> dict:
+    """Rates of detect() on decoded frames and of stream() on the file, alternating ``rounds`` times (this VM's
+    speed drifts by tens of percent); medians."""
+    images = decoded(path, frames)
+    model.detect(images[0])
+    detect, stream = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for image in images:
+            model.detect(image)
+        detect.append(len(images) / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        n = sum(1 for _ in model.stream(path))
+        stream.append(n / (time.perf_counter() - t0))
+    d, s = statistics.median(detect), statistics.median(stream)
+    return {"frames": n, "rounds": rounds, "detect_fps": round(d, 2), "stream_fps": round(s, 2),
+            "stream_over_detect": round(s / d, 3)}
+
+
+def frame_age(model, image: np.ndarray, frames: int, period_s: float, source_fps: float) -> dict:
+    def live():
+        for _ in range(frames):
+            time.sleep(1.0 / source_fps)
+            yield image
+    with model.stream(live(), live=True) as stream:
+        ages = [item.latency for item in stream]
+        dropped = stream.frames_dropped
+    ages.sort()
+    p50, p95 = ages[len(ages) // 2], ages[int(len(ages) * 0.95) - 1]
+    return {"source_fps": source_fps, "processed": len(ages), "dropped": dropped,
+            "age_p50_ms": round(p50 * 1e3, 1), "age_p95_ms": round(p95 * 1e3, 1),
+            "p95_in_periods": round(p95 / period_s, 2)}
+
+
+def opencv_chain(frame, code, rotation, size, resized, mean, std):
+    bgr = cv2.cvtColor(frame, code) if code is not None else frame
+    if rotation:
+        bgr = cv2.rotate(bgr, {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180,
+                               270: cv2.ROTATE_90_CLOCKWISE}[rotation])
+    small = cv2.resize(bgr, resized, interpolation=cv2.INTER_LINEAR)
+    padded = cv2.copyMakeBorder(small, 0, size[1] - resized[1], 0, size[0] - resized[0], cv2.BORDER_CONSTANT, value=0)
+    return cv2.dnn.blobFromImage(padded, 1.0 / std, mean=(mean,) * 3, swapRB=True)
+
+
+def fused_vs_opencv(repeat: int) -> list:
+    from edgecv import _core
+
+    photo = cv2.imread(str(SHARED / "images" / "street_4.jpg"))
+    rows = []
+    for label, w, h, fmt, rotation in (("1080p NV21, sensor turned 90", 1920, 1080, "nv21", 90),
+                                       ("720p NV21, sensor turned 270", 1280, 720, "nv21", 270),
+                                       ("1080p NV21", 1920, 1080, "nv21", 0), ("720p BGR", 1280, 720, "bgr", 0),
+                                       ("480p NV21", 640, 480, "nv21", 0)):
+        bgr = cv2.resize(photo, (w, h))
+        if rotation:
+            bgr = cv2.rotate(bgr, cv2.ROTATE_90_CLOCKWISE)
+        if fmt == "nv21":
+            i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).reshape(-1)
+            fh, fw = bgr.shape[:2]
+            y, u, v = i420[: fh * fw], i420[fh * fw: fh * fw * 5 // 4], i420[fh * fw * 5 // 4:]
+            frame = np.concatenate([y, np.stack([v, u], 1).reshape(-1)]).reshape(fh * 3 // 2, fw)
+            code = cv2.COLOR_YUV2BGR_NV21
+        else:
+            frame, code = bgr, None
+        up_h, up_w = (w, h) if rotation in (90, 270) else (h, w)
+        s = min(640 / up_h, 640 / up_w)
+        resized = (round(up_w * s), round(up_h * s))
+        norm = ((127.5,) * 3, (128.0,) * 3, True, 0)
+        fused = lambda: _core.prepare_frame(frame, fmt, rotation, (640, 640), resized, *norm)  # noqa: E731
+        chain = lambda: opencv_chain(frame, code, rotation, (640, 640), resized, 127.5, 128.0)  # noqa: E731
+
+        def hybrid():  # unrotated: OpenCV convert + resize, C++ pack
+            small = cv2.resize(cv2.cvtColor(frame, code) if code is not None else frame, resized)
+            return _core.prepare_frame(small, "bgr", 0, (640, 640), resized, *norm)
+        diff = float(np.abs(fused() - chain()).max())
+        t_fused, t_chain = median_ms(fused, repeat), median_ms(chain, repeat)
+        t_hybrid = median_ms(hybrid, repeat) if not rotation else float("nan")
+        rows.append({"frame": label, "fused_ms": round(t_fused, 3), "opencv_chain_ms": round(t_chain, 3),
+                     "chain_over_fused": round(t_chain / t_fused, 2),
+                     "cv2_resize_then_pack_ms": round(t_hybrid, 3), "edgecv_uses": "fused" if rotation else
+                     "cv2 resize + pack", "max_abs_diff": round(diff, 4)})
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--engine", default="onnxruntime")
+    ap.add_argument("--repeat", type=int, default=100)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    pose = edgecv.load("lightweight_openpose_hpe0001", engine=args.engine, threads=args.threads)
+    faces = edgecv.load("scrfd_2.5g_bnkps_640", engine=args.engine, threads=args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = face_clip(Path(tmp) / "pan.avi", args.frames)
+        walk = first_frames(VIDEO, args.frames, Path(tmp) / "walk.avi")
+        for label, model, path in (("openpose, pets_walk 480x360", pose, walk), ("scrfd, pan 640x480", faces, clip)):
+            t = throughput(model, path, args.frames)
+            age = frame_age(model, decoded(path, 1)[0], min(args.frames, 200), 1.0 / t["detect_fps"],
+                            source_fps=3 * t["detect_fps"])
+            rows.append({"model": label, **t, **age})
+    report(rows, args.json)
+    print()
+    report(fused_vs_opencv(args.repeat), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+#include "edgecv/frame.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "edgecv/error.hpp"
+
+namespace edgecv {
+
+namespace {
+
+bool is_yuv420(PixelFormat f) { return f == PixelFormat::NV21 || f == PixelFormat::NV12 || f == PixelFormat::I420; }
+
+inline float clamp255(float v) { return v < 0.f ? 0.f : (v > 255.f ? 255.f : v); }
+
+// ITU-R BT.601, limited range, as OpenCV's COLOR_YUV2BGR_* conversions, through per-byte tables.
+struct YuvTables {
+  float y[256], ub[256], ug[256], vg[256], vr[256];
+  YuvTables() {
+    for (int i = 0; i < 256; ++i) {
+      y[i] = 1.164f * static_cast<float>(std::max(0, i - 16));
+      ub[i] = 2.018f * static_cast<float>(i - 128);
+      ug[i] = -0.391f * static_cast<float>(i - 128);
+      vg[i] = -0.813f * static_cast<float>(i - 128);
+      vr[i] = 1.596f * static_cast<float>(i - 128);
+    }
+  }
+};
+const YuvTables kYuv;
+
+inline void yuv_to_bgr(int y, int u, int v, float* bgr) {
+  const float yy = kYuv.y[y];
+  bgr[0] = clamp255(yy + kYuv.ub[u]);
+  bgr[1] = clamp255(yy + kYuv.vg[v] + kYuv.ug[u]);
+  bgr[2] = clamp255(yy + kYuv.vr[v]);
+}
+
+// Maps upright pixel (u, v) to stored pixel (x, y): x = x0 + u * ux + v * vx, y = y0 + u * uy + v * vy.
+struct Rotation {
+  int x0 = 0, ux = 1, vx = 0, y0 = 0, uy = 0, vy = 1;
+};
+
+Rotation rotation_map(int rotation, int width, int height) {
+  // The stored frame is the upright picture turned `rotation` degrees clockwise (cv2.rotate conventions).
+  switch (rotation) {
+    case 90:  // upright (u, v) -> stored (H_u - 1 - v, u), H_u = stored width
+      return {width - 1, 0, -1, 0, 1, 0};
+    case 180:
+      return {width - 1, -1, 0, height - 1, 0, -1};
+    case 270:  // upright (u, v) -> stored (v, W_u - 1 - u), W_u = stored height
+      return {0, 0, 1, height - 1, -1, 0};
+    default:
+      return {};
+  }
+}
+
+// One stored pixel as B, G, R floats.
+template <PixelFormat F>
+inline void fetch(const FrameView& f, int x, int y, float* bgr) {
+  const std::uint8_t* d = f.data;
+  if constexpr (F == PixelFormat::GRAY) {
+    const float g = d[y * f.row_stride + x * f.pixel_stride];
+    bgr[0] = bgr[1] = bgr[2] = g;
+  } else if constexpr (F == PixelFormat::BGR || F == PixelFormat::BGRA) {
+    const std::uint8_t* p = d + y * f.row_stride + x * f.pixel_stride;
+    bgr[0] = p[0];
+    bgr[1] = p[f.channel_stride];
+    bgr[2] = p[2 * f.channel_stride];
+  } else if constexpr (F == PixelFormat::RGB || F == PixelFormat::RGBA) {
+    const std::uint8_t* p = d + y * f.row_stride + x * f.pixel_stride;
+    bgr[2] = p[0];
+    bgr[1] = p[f.channel_stride];
+    bgr[0] = p[2 * f.channel_stride];
+  } else if constexpr (F == PixelFormat::YUYV) {
+    const std::uint8_t* pair = d + y * f.row_stride + (x & ~1) * 2;
+    yuv_to_bgr(pair[(x & 1) ? 2 : 0], pair[1], pair[3], bgr);
+  } else {  // YUV 4:2:0
+    const int luma = d[y * f.row_stride + x];
+    const int cx = x >> 1, cy = y >> 1;
+    int u, v;
+    if constexpr (F == PixelFormat::I420) {
+      const std::ptrdiff_t quarter = static_cast<std::ptrdiff_t>(f.width / 2) * (f.height / 2);
+      const std::ptrdiff_t index = static_cast<std::ptrdiff_t>(cy) * (f.width / 2) + cx;
+      const std::ptrdiff_t ui = index, vi = index + quarter;
+      u = d[(f.height + ui / f.width) * f.row_stride + ui % f.width];
+      v = d[(f.height + vi / f.width) * f.row_stride + vi % f.width];
+    } else {
+      const std::uint8_t* c = d + (f.height + cy) * f.row_stride + 2 * cx;
+      u = F == PixelFormat::NV12 ? c[0] : c[1];
+      v = F == PixelFormat::NV12 ? c[1] : c[0];
+    }
+    yuv_to_bgr(luma, u, v, bgr);
+  }
+}
+
+// OpenCV INTER_LINEAR sampling positions: source index and weight of the next pixel, per output index.
+void linear_taps(int out, int in, std::vector<int>& i0, std::vector<int>& i1, std::vector<float>& w) {
+  i0.resize(out);
+  i1.resize(out);
+  w.resize(out);
+  const double scale = static_cast<double>(in) / out;
+  for (int o = 0; o < out; ++o) {
+    double s = (o + 0.5) * scale - 0.5;
+    int a = static_cast<int>(std::floor(s));
+    float f = static_cast<float>(s - a);
+    if (a < 0) {
+      a = 0;
+      f = 0.f;
+    }
+    if (a >= in - 1) {
+      a = in - 1;
+      f = 0.f;
+    }
+    i0[o] = a;
+    i1[o] = std::min(a + 1, in - 1);
+    w[o] = f;
+  }
+}
+
+// One upright source row resampled horizontally to the output width: planar B, G, R floats (3 x width).
+// Rows shared by consecutive output rows (upscaling, ~1:1) are computed once; the vertical pass is then a
+// contiguous blend of two such rows.
+template <PixelFormat F>
+class RowCache {
+ public:
+  RowCache(const FrameView& f, const Rotation& r, const std::vector<int>& x0, const std::vector<int>& x1,
+           const std::vector<float>& wx, int up_width)
+      : f_(f), r_(r), x0_(x0), x1_(x1), wx_(wx), up_width_(up_width), width_(static_cast<int>(x0.size())),
+        full_(up_width <= 2 * static_cast<int>(x0.size())) {
+    if (full_) source_.resize(static_cast<std::size_t>(up_width) * 3);
+  }
+
+  const float* get(int v, int slot) {
+    Row& row = rows_[slot];
+    if (row.index == v) return row.values.data();
+    if (rows_[1 - slot].index == v) {
+      row = rows_[1 - slot];
+      return row.values.data();
+    }
+    row.index = v;
+    row.values.resize(static_cast<std::size_t>(width_) * 3);
+    float* out = row.values.data();
+    float px0[3], px1[3];
+    for (int ox = 0; ox < width_; ++ox) {
+      const float* a;
+      const float* b;
+      if (full_) {
+        if (ox == 0) {  // convert every column of the row once (cheaper than sampling when shrinking < 2x)
+          for (int u = 0; u < up_width_; ++u) put(u, v, &source_[static_cast<std::size_t>(u) * 3]);
+        }
+        a = &source_[static_cast<std::size_t>(x0_[ox]) * 3];
+        b = &source_[static_cast<std::size_t>(x1_[ox]) * 3];
+      } else {
+        put(x0_[ox], v, px0);
+        put(x1_[ox], v, px1);
+        a = px0;
+        b = px1;
+      }
+      const float fx = wx_[ox];
+      for (int c = 0; c < 3; ++c) out[c * width_ + ox] = a[c] + fx * (b[c] - a[c]);
+    }
+    return out;
+  }
+
+ private:
+  struct Row {
+    int index = -1;
+    std::vector<float> values;
+  };
+
+  void put(int u, int v, float* bgr) const {
+    fetch<F>(f_, r_.x0 + u * r_.ux + v * r_.vx, r_.y0 + u * r_.uy + v * r_.vy, bgr);
+  }
+
+  const FrameView& f_;
+  Rotation r_;
+  const std::vector<int>& x0_;
+  const std::vector<int>& x1_;
+  const std::vector<float>& wx_;
+  int up_width_, width_;
+  bool full_;
+  std::vector<float> source_;
+  Row rows_[2];
+};
+
+// Rotated frames (90, 270): an upright row is a stored column, so filling rows one at a time would read one
+// byte per cache line. Instead a block of upright rows is resampled at once, walking the output columns (=
+// stored rows, in order) and, for each, the few contiguous stored bytes the block needs.
+template <PixelFormat F>
+void fill_block(const FrameView& f, const Rotation& r, const std::vector<int>& x0, const std::vector<int>& x1,
+                const std::vector<float>& wx, int v_first, int v_count, std::vector<float>& block) {
+  const int width = static_cast<int>(x0.size());
+  block.resize(static_cast<std::size_t>(v_count) * 3 * width);
+  float a[3], b[3];
+  for (int ox = 0; ox < width; ++ox) {
+    const float fx = wx[ox];
+    for (int k = 0; k < v_count; ++k) {
+      const int v = v_first + k;
+      fetch<F>(f, r.x0 + x0[ox] * r.ux + v * r.vx, r.y0 + x0[ox] * r.uy + v * r.vy, a);
+      fetch<F>(f, r.x0 + x1[ox] * r.ux + v * r.vx, r.y0 + x1[ox] * r.uy + v * r.vy, b);
+      float* row = &block[static_cast<std::size_t>(k) * 3 * width];
+      for (int c = 0; c < 3; ++c) row[c * width + ox] = a[c] + fx * (b[c] - a[c]);
+    }
+  }
+}
+
+template <PixelFormat F>
+void run(const FrameView& f, const FrameParams& p, float* dst) {
+  int up_h = 0, up_w = 0;
+  upright_size(f, p.rotation, up_h, up_w);
+  std::vector<int> xu0, xu1, yv0, yv1;
+  std::vector<float> wx, wy;
+  linear_taps(p.resized_width, up_w, xu0, xu1, wx);
+  linear_taps(p.resized_height, up_h, yv0, yv1, wy);
+  float scale[3], shift[3], pad[3];
+  for (int c = 0; c < 3; ++c) {
+    scale[c] = 1.f / p.std[c];
+    shift[c] = -p.mean[c] / p.std[c];
+    pad[c] = p.pad_pixel * scale[c] + shift[c];
+  }
+  const std::size_t plane = static_cast<std::size_t>(p.out_height) * p.out_width;
+  const int src[3] = {p.rgb ? 2 : 0, 1, p.rgb ? 0 : 2};  // output channel c reads BGR channel src[c]
+  const int w = p.resized_width;
+  const Rotation rot = rotation_map(p.rotation, f.width, f.height);
+  auto blend = [&](int oy, const float* top, const float* bottom) {
+    const float fy = wy[oy];
+    for (int c = 0; c < 3; ++c) {
+      float* row = dst + c * plane + static_cast<std::size_t>(oy) * p.out_width;
+      const float* t = top + src[c] * w;
+      const float* d = bottom + src[c] * w;
+      const float sc = scale[c], sh = shift[c];
+      for (int ox = 0; ox < w; ++ox) row[ox] = (t[ox] + fy * (d[ox] - t[ox])) * sc + sh;
+      std::fill(row + w, row + p.out_width, pad[c]);
+    }
+  };
+  if (p.rotation == 90 || p.rotation == 270) {
+    constexpr int kBlockRows = 16;  // output rows per block
+    std::vector<float> block;
+    for (int oy0 = 0; oy0 < p.resized_height; oy0 += kBlockRows) {
+      const int oy1 = std::min(p.resized_height, oy0 + kBlockRows);
+      const int v_first = yv0[oy0], v_last = yv1[oy1 - 1];  // taps grow with oy
+      fill_block<F>(f, rot, xu0, xu1, wx, v_first, v_last - v_first + 1, block);
+      for (int oy = oy0; oy < oy1; ++oy)
+        blend(oy, &block[static_cast<std::size_t>(yv0[oy] - v_first) * 3 * w],
+              &block[static_cast<std::size_t>(yv1[oy] - v_first) * 3 * w]);
+    }
+  } else {
+    RowCache<F> cache(f, rot, xu0, xu1, wx, up_w);
+    for (int oy = 0; oy < p.resized_height; ++oy) {
+      const float* top = cache.get(yv0[oy], 0);
+      blend(oy, top, yv1[oy] == yv0[oy] ? top : cache.get(yv1[oy], 1));
+    }
+  }
+  for (int c = 0; c < 3; ++c)
+    std::fill(dst + c * plane + static_cast<std::size_t>(p.resized_height) * p.out_width, dst + (c + 1) * plane, pad[c]);
+}
+
+}  // namespace
+
+void upright_size(const FrameView& frame, int rotation, int& height, int& width) {
+  const bool quarter = rotation == 90 || rotation == 270;
+  height = quarter ? frame.width : frame.height;
+  width = quarter ? frame.height : frame.width;
+}
+
+void check_frame(const FrameView& f, const FrameParams& p) {
+  require(f.data != nullptr, "frame: no data");
+  require(f.width > 0 && f.height > 0 && f.width <= (1 << 15) && f.height <= (1 << 15),
+          "frame: width and height must be in [1, 32768]");
+  if (is_yuv420(f.format) || f.format == PixelFormat::YUYV)
+    require(f.width % 2 == 0 && (f.format == PixelFormat::YUYV || f.height % 2 == 0),
+            "frame: YUV frames need an even width (and an even height for 4:2:0)");
+  require(p.rotation == 0 || p.rotation == 90 || p.rotation == 180 || p.rotation == 270,
+          "rotation must be 0, 90, 180 or 270");
+  require(p.out_width > 0 && p.out_height > 0 && p.out_width <= 65536 && p.out_height <= 65536 &&
+              static_cast<long long>(p.out_width) * p.out_height <= (1LL << 27),
+          "output size must be in [1, 65536] per side and at most 2^27 pixels");
+  require(p.resized_width >= 1 && p.resized_height >= 1 && p.resized_width <= p.out_width &&
+              p.resized_height <= p.out_height,
+          "the resized picture must fit the output");
+  for (int c = 0; c < 3; ++c)
+    require(std::isfinite(p.mean[c]) && std::isfinite(p.std[c]) && p.std[c] != 0.f,
+            "mean must be finite and std finite and non-zero");
+}
+
+void prepare_frame(const FrameView& f, const FrameParams& p, float* dst) {
+  check_frame(f, p);
+  require(dst != nullptr, "prepare_frame: null output");
+  switch (f.format) {
+    case PixelFormat::BGR: return run<PixelFormat::BGR>(f, p, dst);
+    case PixelFormat::RGB: return run<PixelFormat::RGB>(f, p, dst);
+    case PixelFormat::BGRA: return run<PixelFormat::BGRA>(f, p, dst);
+    case PixelFormat::RGBA: return run<PixelFormat::RGBA>(f, p, dst);
+    case PixelFormat::GRAY: return run<PixelFormat::GRAY>(f, p, dst);
+    case PixelFormat::NV21: return run<PixelFormat::NV21>(f, p, dst);
+    case PixelFormat::NV12: return run<PixelFormat::NV12>(f, p, dst);
+    case PixelFormat::I420: return run<PixelFormat::I420>(f, p, dst);
+    case PixelFormat::YUYV: return run<PixelFormat::YUYV>(f, p, dst);
+  }
+  throw InvalidInput("unknown pixel format");
+}
+
+}  // namespace edgecv
