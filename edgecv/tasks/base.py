@@ -51,6 +51,25 @@ class ItemsMixin:
             yield self[i]  # type: ignore[index]
 
 
+class FrameResultMixin:
+    """Results of image tasks: in the coordinates of the frame as given (``frame``: its format, rotation and
+    size); ``mapped(fn)`` moves every point, ``upright()`` maps them to the upright picture."""
+
+    frame: Any
+
+    def mapped(self, fn: Any) -> Any:
+        raise NotImplementedError
+
+    def upright(self) -> Any:
+        """The result in the coordinates of the upright picture (the network's view of a rotated frame)."""
+        from dataclasses import replace
+
+        if self.frame is None or not self.frame.rotation:
+            return self
+        return replace(self.mapped(self.frame.to_upright), frame=replace(self.frame, rotation=0,
+                                                                          size=self.frame.upright_size))
+
+
 def letterbox_scale(image_hw: Tuple[int, int], input_hw: Tuple[int, int]) -> Tuple[int, int]:
     """Size (h, w) of the image resized to fit ``input_hw`` with its aspect ratio kept."""
     ih, iw = image_hw

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ...tracking import box_of_points
-from ..base import ItemsMixin
+from ..base import FrameResultMixin, ItemsMixin
 from .layouts import COCO18_NAMES
 
 
@@ -28,7 +28,7 @@ class Pose:
 
 
 @dataclass
-class Poses(ItemsMixin):
+class Poses(ItemsMixin, FrameResultMixin):
     """People found in one image or frame, best first, in the coordinates of the frame as given.
 
     ``keypoints`` (P, 18, 3) float32 as x, y, score in COCO-18 order (``names``); a missing part has score 0 (and
@@ -77,13 +77,6 @@ class Poses(ItemsMixin):
         moved = fn(keypoints[..., :2], centres=True)
         keypoints[..., :2] = np.where(found[..., None], moved, 0.0)
         return replace(self, keypoints=keypoints)
-
-    def upright(self) -> "Poses":
-        """The people in the coordinates of the upright picture."""
-        if self.frame is None or not self.frame.rotation:
-            return self
-        return replace(self.mapped(self.frame.to_upright), frame=replace(self.frame, rotation=0,
-                                                                          size=self.frame.upright_size))
 
     def track_boxes(self) -> Tuple[np.ndarray, np.ndarray]:
         """The box around each person's found keypoints, and the mean score of those keypoints."""

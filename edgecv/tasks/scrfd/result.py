@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..base import ItemsMixin
+from ..base import FrameResultMixin, ItemsMixin
 
 LANDMARK_NAMES_5 = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
 
@@ -25,7 +25,7 @@ class Face:
 
 
 @dataclass
-class Faces(ItemsMixin):
+class Faces(ItemsMixin, FrameResultMixin):
     """Faces found in one image or frame, best first, in the coordinates of the frame as given.
 
     ``boxes`` (N, 4) float32 xyxy; ``scores`` (N,) float32; ``landmarks`` (N, 5, 2) float32 in the order left eye
@@ -76,13 +76,6 @@ class Faces(ItemsMixin):
         boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1).astype(np.float32)
         landmarks = None if self.landmarks is None else fn(self.landmarks).astype(np.float32)
         return replace(self, boxes=boxes.reshape(-1, 4), landmarks=landmarks)
-
-    def upright(self) -> "Faces":
-        """The faces in the coordinates of the upright picture (the network's view of a rotated frame)."""
-        if self.frame is None or not self.frame.rotation:
-            return self
-        return replace(self.mapped(self.frame.to_upright), frame=replace(self.frame, rotation=0,
-                                                                          size=self.frame.upright_size))
 
     def track_boxes(self) -> Tuple[np.ndarray, np.ndarray]:
         return self.boxes, self.scores
