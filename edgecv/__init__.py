@@ -12,9 +12,9 @@ from __future__ import annotations
 from .errors import (ChecksumError, ConversionError, ConverterNotFoundError, DownloadError, EdgecvError,
                      EngineNotInstalledError, EngineRuntimeError, ImageReadError, InvalidImageError,
                      InvalidInputError, ModelContractError, ModelLoadError, ModelNotFoundError, OutputWriteError,
-                     SceneError)
+                     CalibrationError, PrecisionNotSupportedError, QuantizationError, SceneError)
 from .image import read_image
-from .loading import fetch, load
+from .loading import fetch, load, quantize
 from .tasks import TASKS
 from .tasks.mvs import DepthMap, read_depth, read_ply, write_ply
 from .tasks.openpose import Pose, Poses
@@ -23,9 +23,10 @@ from .tasks.scrfd.headpose import Camera, HeadPoses, head_pose
 from .versions import __version__
 
 __all__ = [
-    "load", "fetch", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "DepthMap",
+    "load", "fetch", "quantize", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "DepthMap",
     "TASKS", "read_depth", "read_ply", "write_ply", "EdgecvError", "InvalidInputError", "InvalidImageError",
     "ImageReadError", "ModelNotFoundError", "ChecksumError", "ModelLoadError", "ModelContractError",
     "EngineNotInstalledError", "EngineRuntimeError", "DownloadError", "SceneError", "ConversionError",
-    "ConverterNotFoundError", "OutputWriteError", "__version__",
+    "ConverterNotFoundError", "OutputWriteError", "CalibrationError", "PrecisionNotSupportedError",
+    "QuantizationError", "__version__",
 ]

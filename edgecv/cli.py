@@ -103,7 +103,7 @@ def _load_for(args: argparse.Namespace, options: Dict[str, Any]):
     from .tasks import TASKS
 
     try:
-        return load(args.model, engine=args.engine, threads=args.threads, fp16=getattr(args, "fp16", False),
+        return load(args.model, engine=args.engine, threads=args.threads, fp16=getattr(args, "fp16", None) or None,
                     trust=args.trust, **options)
     except InvalidInputError as exc:
         owners = {o.name: [t for t, s in TASKS.items() if any(x.name == o.name for x in s.options)]
@@ -350,29 +350,122 @@ def _size_text(text: str):
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def _gate_flags() -> Dict[str, Tuple[str, List[str]]]:
-    """flag -> (metric, [task/profile, ...]) for every validation gate of every task."""
+def _gate_flags(profiles: Tuple[str, ...] = ("convert", "quantize")) -> Dict[str, Tuple[str, List[str]]]:
+    """flag -> (metric, [task/profile limit, ...]) for every gate of every task in ``profiles``."""
     from .tasks import TASKS
 
     flags: Dict[str, Tuple[str, List[str]]] = {}
     for spec in TASKS.values():
         for profile, gates in spec.gates.items():
+            if profile not in profiles:
+                continue
             for g in gates:
                 flags.setdefault(g.flag, (g.metric, []))[1].append(f"{spec.name}/{profile} {g.limit:g}")
     return flags
 
 
+def _given_limits(args: argparse.Namespace, profiles: Tuple[str, ...] = ("convert", "quantize")) -> Dict[str, float]:
+    values = {metric: getattr(args, flag[2:].replace("-", "_")) for flag, (metric, _) in _gate_flags(profiles).items()}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class _StageBars:
+    """``progress(stage, done, total)`` callbacks as one tqdm bar per stage, on stderr."""
+
+    def __init__(self) -> None:
+        self.stage: Optional[str] = None
+        self.bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage, self.bar = stage, _progress(total, "step", stage)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _int_list(text: Optional[str], what: str) -> Optional[List[int]]:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(f"{what} expects comma-separated integers, got {text!r:.40}") from None
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench
+
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise InvalidInputError(f"--plot writes a PNG chart: give a .png file, got {args.plot}")
+    bars = _StageBars()
+    try:
+        report = bench(args.model, images=args.images, scene=args.scene, refs=_parse_refs(args.refs),
+                       engines=args.engines.split(",") if args.engines else None,
+                       precisions=[p.strip() for p in args.precisions.split(",") if p.strip()],
+                       threads=_int_list(args.threads, "--threads"), input_sizes=_int_list(args.input_sizes,
+                                                                                         "--input-sizes"),
+                       quantized=args.quantized or (), calib=args.calib, repeat=args.repeat, warmup=args.warmup,
+                       progress=bars)
+    finally:
+        bars.close()
+    if args.plot is not None:
+        from .bench.chart import write_chart
+
+        write_chart(report, args.plot)
+    if args.json:
+        _emit_json(report.to_rows())
+    else:
+        print(report.table())
+        if args.plot is not None:
+            print(f"chart: {args.plot}")
+    return 0
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from .errors import QuantizationError
+    from .loading import quantize
+
+    bars = _StageBars()
+    try:
+        result = quantize(args.model, args.calib, precision=args.precision, to=args.to, out_dir=args.out,
+                          task=args.task, holdout=args.holdout, name=args.name,
+                          limits=_given_limits(args, ("quantize",)), fallback=not args.no_fallback,
+                          threads=args.threads, trust=args.trust, progress=bars)
+        failed = None
+    except QuantizationError as exc:
+        if exc.result is None:
+            raise
+        result, failed = exc.result, exc
+    finally:
+        bars.close()
+    if args.json:
+        _emit_json({**result.to_dict(), "passed": failed is None})
+    else:
+        print(result.table())
+        for path in result.metadata_files:
+            print(f"metadata: {path}")
+    if failed is not None:
+        print(f"edgecv: {' '.join(str(failed).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .validate import validate
 
-    limits = {metric: getattr(args, flag[2:].replace("-", "_")) for flag, (metric, _) in _gate_flags().items()}
     scene = args.scene
     if scene is not None:
         from .tasks.mvs import load_scene
 
         scene = load_scene(scene, depth_format=args.depth_format, scale_intrinsics=args.scale_intrinsics)
     report = validate(args.models, args.images, scene=scene, refs=_parse_refs(args.refs), threads=args.threads,
-                      profile=args.profile, limits={k: v for k, v in limits.items() if v is not None},
+                      profile=args.profile, limits=_given_limits(args),
                       max_abs_diff=args.max_abs_diff, trust=args.trust)
     if args.json:
         _emit_json(report.to_dict())
@@ -411,8 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     def engine_args(p: argparse.ArgumentParser, default_model: str) -> None:
         p.add_argument("--model", "-m", default=default_model,
                        help="model name (see `edgecv info`) or .onnx/.param/.mnn path (default: %(default)s)")
-        p.add_argument("--engine", "-e", choices=ENGINE_NAMES,
-                       help="inference engine (default: onnxruntime for names, the file's engine for paths)")
+        p.add_argument("--engine", "-e", choices=ENGINE_NAMES + ("auto",),
+                       help="inference engine (default: onnxruntime for names, the file's engine for paths); auto: "
+                            "the fastest that passed its gates in this device's profile (edgecv bench)")
         p.add_argument("--threads", "-t", type=_threads, help="engine threads (default: CPU cores, at most 4)")
         trust_arg(p)
 
@@ -459,6 +553,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="store ncnn/MNN weights in half precision")
     p.add_argument("--rename", action="append", metavar="OLD=NEW", help="rename an output (repeatable)")
     p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("quantize", help="INT8 / FP16 models per engine, judged against fp32 on held-out inputs",
+                       description=(
+        "Quantise an fp32 model (a name from `edgecv info` or an .onnx file) for each engine in --to: INT8 "
+        "(ONNX Runtime static QDQ per channel; ncnn written by edgecv; MNN's quantiser) or FP16 (ncnn, MNN). "
+        "Calibration inputs go through the task's own preprocessing; a quarter of --calib (by content hash) is "
+        "held out and the result is judged there against the fp32 model with the task's gates. Layers are kept "
+        "in fp32 (first and head layers, then the noisiest) until the gates hold. Writes "
+        "<name>_<precision>.<suffix> per engine and <name>_<precision>.edgecv.json to --out; exits 1 when an "
+        "engine fails its gates (the engines that passed are written)."))
+    p.add_argument("model", help="model name or fp32 .onnx file")
+    p.add_argument("--calib", "-c", required=True, type=Path,
+                   help="folder of images like those the model will see (MVS: a scene folder)")
+    p.add_argument("--precision", "-p", choices=["int8", "fp16"], default="int8", help="default: %(default)s")
+    p.add_argument("--to", default="onnxruntime", help="comma-separated engines (default: %(default)s)")
+    p.add_argument("--out", "-o", type=Path, default=Path("."), help="output directory (default: .)")
+    p.add_argument("--name", help="base name of the files (default: the model's)")
+    p.add_argument("--task", choices=list(TASKS), help="task, when the model's metadata or outputs do not tell")
+    p.add_argument("--holdout", type=Path, help="judge on this folder instead of a held-out quarter of --calib")
+    p.add_argument("--no-fallback", action="store_true", help="judge the fully quantised model only; keep no "
+                   "layer in fp32")
+    p.add_argument("--threads", "-t", type=_threads, help="engine threads (default: CPU cores, at most 4)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    trust_arg(p)
+    for flag, (metric, owners) in _gate_flags(("quantize",)).items():
+        p.add_argument(flag, type=_finite_float, dest=flag[2:].replace("-", "_"),
+                       help=f"limit on {metric} (default: {'; '.join(owners)})")
+    p.set_defaults(func=_cmd_quantize)
+
+    p = sub.add_parser("bench", help="latency, memory and accuracy per engine, precision, threads and size",
+                       description=(
+        "Measure a model (a name or an fp32 .onnx file) on this device: for each engine, precision, thread count "
+        "and input size, p50/p95 latency of the engine call and of detect(), peak RSS, and agreement with the "
+        "fp32 ONNX Runtime results (the task's quantize gates decide pass/FAIL). Each configuration runs in its "
+        "own process. INT8/FP16 files come from --quantized folders (edgecv quantize --out) or are quantised "
+        "into the cache with --calib. The rows are saved as this device's profile, which `--engine auto` and "
+        "edgecv.load(..., engine='auto') use."))
+    p.add_argument("model", help="model name or fp32 .onnx file")
+    p.add_argument("--images", "-i", nargs="+", type=Path, help="images to run (image tasks)")
+    p.add_argument("--scene", type=Path, help="MVS: scene folder")
+    p.add_argument("--refs", help="MVS: reference views, comma-separated (default: the first)")
+    p.add_argument("--engines", help="comma-separated engines (default: all)")
+    p.add_argument("--precisions", default="fp32", help="comma-separated of fp32,fp16,int8 (default: %(default)s)")
+    p.add_argument("--threads", "-t", default="2", help="comma-separated thread counts (default: %(default)s)")
+    p.add_argument("--input-sizes", help="comma-separated network input sizes (SCRFD: input_size; OpenPose: "
+                   "input_height)")
+    p.add_argument("--quantized", "-q", action="append", type=Path,
+                   help="folder (or file) of quantised models from edgecv quantize (repeatable)")
+    p.add_argument("--calib", type=Path, help="quantise the missing int8/fp16 files on this calibration folder "
+                   "(cached)")
+    p.add_argument("--repeat", type=int, default=20, help="timed calls per configuration (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    p.add_argument("--plot", type=Path, help="write a PNG chart")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("validate", help="check that converted files agree (raw outputs and task results)",
                        description=(

@@ -65,3 +65,21 @@ class EngineRuntimeError(EdgecvError, RuntimeError):
 
 class SourceError(EdgecvError, OSError):
     """A stream source is missing, cannot be opened or decoded, or stopped sending frames."""
+
+
+class CalibrationError(InvalidInputError):
+    """A calibration folder is missing, empty, unreadable or too small, or overlaps the held-out images."""
+
+
+class PrecisionNotSupportedError(InvalidInputError):
+    """An engine cannot run a model in the requested precision on this CPU (e.g. fp16 on ONNX Runtime's CPU
+    provider); the message names the engines that can."""
+
+
+class QuantizationError(ConversionError):
+    """A quantised model fails its accuracy gates on the held-out images even with the most sensitive layers
+    kept in fp32, or the quantiser failed. ``result`` holds what was written for the engines that passed."""
+
+    def __init__(self, message: str, result=None) -> None:
+        super().__init__(message)
+        self.result = result

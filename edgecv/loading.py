@@ -22,7 +22,7 @@ from .trust import check_in_child, trusted_by_environment
 log = logging.getLogger(__name__)
 
 
-def _looks_like_path(s: str) -> bool:
+def looks_like_path(s: str) -> bool:
     return os.sep in s or "/" in s or target_for_file(Path(s)) is not None or Path(s).exists()
 
 
@@ -64,19 +64,22 @@ def _check_sidecar_files(config: Optional[ModelConfig], engine: str, files: List
 
 
 def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, threads: Optional[int] = None, *,
-         task: Optional[str] = None, fp16: bool = False, download: bool = True, trust: bool = False,
+         task: Optional[str] = None, fp16: Optional[bool] = None, download: bool = True, trust: bool = False,
          **options: Any) -> TaskModel:
     """Load a model for inference.
 
     Args:
         name_or_path: a model name from the manifests (``edgecv info`` lists them), or a path to an
             ``.onnx``, ``.param`` (with its ``.bin`` beside it) or ``.mnn`` file.
-        engine: ``"onnxruntime"``, ``"ncnn"`` or ``"mnn"``. Default: ONNX Runtime for names, the
-            file's engine for paths.
+        engine: ``"onnxruntime"``, ``"ncnn"``, ``"mnn"`` or ``"auto"``. Default: ONNX Runtime for names, the
+            file's engine for paths. ``"auto"``: the fastest engine and precision that passed their accuracy
+            gates in this device's profile (``edgecv bench``), with its thread count unless ``threads`` is given;
+            ONNX Runtime fp32 when the model has no profile here.
         threads: engine threads (default: CPU cores, at most 4; at most 4 per core).
         task: force a task (``"scrfd"``); by default from the manifest, the file's
             ``.edgecv.json`` metadata, or the model's output names.
-        fp16: let ncnn/MNN compute in half precision (default fp32; ONNX Runtime refuses it).
+        fp16: let ncnn/MNN compute in half precision where the CPU can (default: for models whose metadata
+            says fp16, from ``edgecv quantize --precision fp16``; ONNX Runtime refuses it).
         download: allow downloading files missing from the mirror and cache.
         trust: skip the child-process check of a model file no manifest vouches for (also
             ``EDGECV_TRUST_MODELS=1``); see :mod:`edgecv.trust`.
@@ -84,15 +87,17 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
     """
     if not isinstance(name_or_path, (str, os.PathLike)) or not os.fspath(name_or_path):
         raise InvalidInputError(f"name_or_path must be a model name or a file path, got {name_or_path!r:.60}")
+    if engine == AUTO:
+        name_or_path, engine, threads = _auto(name_or_path, threads)
     if engine is not None:
         engine = get_target(engine).name
-    if not all(isinstance(v, bool) for v in (fp16, download, trust)):
-        raise InvalidInputError("fp16, download and trust must be True or False")
+    if not all(isinstance(v, bool) for v in (download, trust)) or not (fp16 is None or isinstance(fp16, bool)):
+        raise InvalidInputError("fp16 (or None), download and trust must be True or False")
     threads = check_threads(threads)
     if task is not None:
         get_task(task)
     text = os.fspath(name_or_path)
-    if isinstance(name_or_path, os.PathLike) or _looks_like_path(text):
+    if isinstance(name_or_path, os.PathLike) or looks_like_path(text):
         path = Path(text).expanduser()
         file_target = target_for_file(path)
         if file_target is None:
@@ -113,12 +118,47 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
         manifest = store.get_manifest(text)
         engine = engine or "onnxruntime"
         files, config, default_name = model_files(manifest, engine, download), manifest.config(), manifest.name
+    if fp16 is None:
+        fp16 = bool(config is not None and config.precision == "fp16" and TARGETS[engine].fp16)
     runtime = create_engine(engine, files, threads=threads, fp16=fp16)
     if config is None:  # no sidecar: metadata stored inside the model (ONNX), else none
         config = store.embedded_config(runtime.metadata(), str(files[0]), default_name) or ModelConfig(name=default_name)
     if config.task and task and config.task != task:
         log.info("%s says task %s; using %s as asked", default_name, config.task, task)
     return build(runtime, config, task, **options)
+
+
+AUTO = "auto"
+
+
+def _auto(name_or_path: Union[str, os.PathLike], threads: Optional[int]):
+    """(what to load, engine, threads) for ``engine="auto"``: this device's best profiled configuration."""
+    from .store import profiles
+
+    text = os.fspath(name_or_path)
+    is_path = isinstance(name_or_path, os.PathLike) or looks_like_path(text)
+    if is_path and Path(text).suffix.lower() != ".onnx":
+        raise InvalidInputError(f'engine="auto" picks among the files of an fp32 ONNX model or a model name; '
+                                f"{Path(text).name} is already one engine's file")
+    if is_path and not Path(text).is_file():
+        raise ModelNotFoundError(f"model file not found: {text}")
+    key = profiles.model_key(text, Path(text) if is_path else None)
+    best = profiles.best_config(key)
+    fallback = (name_or_path, None if is_path else "onnxruntime", threads)
+    if best is None:
+        log.info("no benchmark of %s on this device (%s): ONNX Runtime fp32; `edgecv bench` makes one",
+                 Path(text).name if is_path else text, profiles.device()["key"])
+        return fallback
+    threads = threads if threads is not None else best.get("threads")
+    files = [Path(f) for f in best.get("files") or []]
+    if files:
+        if not all(f.is_file() for f in files):
+            log.warning("the profiled %s %s files of %s are gone: ONNX Runtime fp32", best["engine"],
+                        best.get("precision"), text)
+            return fallback
+        return files[0], None, threads
+    log.info("auto: %s %s, %s threads (device profile)", best["engine"], best.get("precision"), threads)
+    return name_or_path, best["engine"], threads
 
 
 def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path] = None) -> List[Path]:
@@ -141,3 +181,28 @@ def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path]
 def available_models() -> Dict[str, Dict[str, bool]]:
     """For each manifest: which engines have all their files locally (mirror or cache)."""
     return {name: store.locally_available(m) for name, m in store.list_manifests().items()}
+
+
+def source_model(name_or_path: Union[str, os.PathLike], download: bool = True) -> Path:
+    """The fp32 ONNX file of a model name (from the mirror, cache or a download), or the path given."""
+    if not isinstance(name_or_path, (str, os.PathLike)) or not os.fspath(name_or_path):
+        raise InvalidInputError(f"model must be a model name or a file path, got {name_or_path!r:.60}")
+    text = os.fspath(name_or_path)
+    if isinstance(name_or_path, os.PathLike) or looks_like_path(text):
+        return Path(text).expanduser()
+    manifest = store.get_manifest(text)
+    if "onnxruntime" not in manifest.files:
+        raise InvalidInputError(f"model '{text}' has no ONNX file to start from")
+    return model_files(manifest, "onnxruntime", download)[0]
+
+
+def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, name: Optional[str] = None,
+             **options: Any):
+    """:func:`edgecv.convert.quantize` for a model name (its fp32 ONNX file; files named after the model) or an
+    ``.onnx`` path."""
+    from .convert import quantize as quantize_file
+
+    path = source_model(model)
+    if name is None and not looks_like_path(os.fspath(model)):
+        name = os.fspath(model)
+    return quantize_file(path, calib, name=name, **options)

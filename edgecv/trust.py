@@ -74,7 +74,7 @@ def _write_verdict(key: str, doc: Dict[str, Any]) -> None:
         log.warning("cannot cache the model check verdict: %s", exc)
 
 
-def _signal_name(code: int) -> str:
+def signal_name(code: int) -> str:
     try:
         return signal.Signals(-code).name
     except ValueError:
@@ -121,7 +121,7 @@ def check_in_child(engine: str, files: Sequence[Path], task: Optional[str] = Non
     base = {"engine": engine, "files": [f.name for f in files], "task": task, "seconds": seconds,
             "edgecv": __version__}
     if proc.returncode < 0 or (proc.returncode != 0 and report is None):
-        what = _signal_name(proc.returncode) if proc.returncode < 0 else f"exit status {proc.returncode}"
+        what = signal_name(proc.returncode) if proc.returncode < 0 else f"exit status {proc.returncode}"
         clues = [ln for ln in proc.stderr.strip().splitlines() if re.search(r"error|abort|assert|fault|killed", ln, re.I)]
         tail = " ".join(clues[-2:])[-160:]
         reason = f"the {engine} engine crashed ({what}) loading or running this file once" + \

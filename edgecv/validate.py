@@ -87,22 +87,6 @@ def collect_model_files(paths: Sequence[Union[str, Path]]) -> List[Path]:
     return sorted(unique, key=lambda q: target_for_file(q).name != "onnxruntime")
 
 
-def check_limits(spec: TaskSpec, profile: str, limits: Optional[Mapping[str, float]]) -> Dict[str, float]:
-    """Gate metric -> limit for ``profile``: the spec's, overridden by ``limits`` (each finite)."""
-    gates = {g.metric: g for g in spec.gates.get(profile, ())}
-    out = {m: g.limit for m, g in gates.items()}
-    for metric, value in (limits or {}).items():
-        if value is None:
-            continue
-        if metric not in gates:
-            raise InvalidInputError(f"{metric} is not a {profile} gate of {spec.name} models; "
-                                    f"their {profile} gates: {sorted(gates)}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise InvalidInputError(f"the limit of {metric} must be a finite number, got {value!r}")
-        out[metric] = float(value)
-    return out
-
-
 def _inputs(spec: TaskSpec, images, scene, refs) -> List[tuple]:
     """(label, input, detect options) per input of the task's kind."""
     if spec.inputs == IMAGE:
@@ -145,8 +129,7 @@ def validate(paths: Sequence[Union[str, Path]], images: Optional[Sequence[Union[
     spec = get_task(models[0].task)
     precisions = {m.config.precision for m in models}
     profile = profile or ("quantize" if "int8" in precisions or len(precisions) > 1 else "convert")
-    gates = spec.gates.get(profile, ())
-    lim = check_limits(spec, profile, limits)
+    lim = spec.gate_limits(profile, limits)
     fp16 = any(m.engine.fp16 or m.config.fp16 for m in models)
     raw_limit = max_abs_diff if max_abs_diff is not None else MAX_ABS_DIFF["fp16" if fp16 else "fp32"]
     inputs = _inputs(spec, images, scene, refs)
@@ -166,11 +149,11 @@ def validate(paths: Sequence[Union[str, Path]], images: Optional[Sequence[Union[
             report.tasks.append({"model": label, "input": label_in, **row})
             per_model.setdefault(label, []).append(row)
             if profile == "convert":
-                _gate(report, f"{label} {label_in}", row, gates, lim)
+                _gate(report, f"{label} {label_in}", row, spec, profile, lim)
     for label, rows in per_model.items():
         report.summary[label] = spec.summarize(rows)
         if profile != "convert":
-            _gate(report, f"{label} (all inputs)", report.summary[label], gates, lim)
+            _gate(report, f"{label} (all inputs)", report.summary[label], spec, profile, lim)
     return report
 
 
@@ -190,9 +173,6 @@ def _compare_raw(report: Report, label: str, label_in: str, ref_raw: Dict[str, n
             report.failures.append(f"{label} {label_in} {name}: max abs diff {worst:.3g} > {limit:g}")
 
 
-def _gate(report: Report, where: str, row: Dict[str, Any], gates, limits: Dict[str, float]) -> None:
-    counts = ", ".join(f"{k} {row[k]}" for k in ("reference", "other", "matched") if k in row)
-    for g in gates:
-        if not g.passes(row.get(g.metric), limits[g.metric]):
-            report.failures.append(f"{where}: {g.explain(row.get(g.metric, float('nan')), limits[g.metric])}"
-                                   + (f" ({counts})" if counts else ""))
+def _gate(report: Report, where: str, row: Dict[str, Any], spec: TaskSpec, profile: str,
+          limits: Dict[str, float]) -> None:
+    report.failures += [f"{where}: {failure}" for failure in spec.gate_failures(row, profile, limits)]

@@ -185,6 +185,11 @@ class Engine(abc.ABC):
         """Key/value metadata stored in the model file (ONNX ``metadata_props``); {} if none."""
         return {}
 
+    def probe(self, feeds: Mapping[str, np.ndarray], tensors: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Intermediate tensors by name (float32, NCHW as the model computes them) for ``feeds``: what the
+        quantisers compare between an fp32 and a quantised model. Names the engine does not know are left out."""
+        raise InvalidInputError(f"{self.name} cannot report intermediate tensors")
+
     def describe(self) -> str:
         ins = ", ".join(f"{t.name}{list(t.shape) if t.shape else ''}" for t in self.inputs)
         outs = ", ".join(f"{t.name}{list(t.shape) if t.shape else ''}" for t in self.outputs)

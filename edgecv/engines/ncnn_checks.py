@@ -195,6 +195,8 @@ class _Bin:
         self.f = open(path, "rb")
         self.size = path.stat().st_size
         self.offset = 0
+        #: (what, start offset, end offset, tag or None for a raw type-1 blob, element count) per blob read
+        self.blobs: List[Tuple[str, int, int, Optional[int], int]] = []
 
     def close(self) -> None:
         self.f.close()
@@ -208,8 +210,10 @@ class _Bin:
     def load(self, count: int, kind: int, what: str) -> None:
         if not 0 <= count <= MAX_WEIGHTS:
             raise EOFError(f"{what}: {count} elements")
+        start = self.offset
         if kind == 1:
             self.skip(4 * count, what)
+            self.blobs.append((what, start, self.offset, None, count))
             return
         head = self.f.read(4)
         if len(head) < 4:
@@ -229,6 +233,7 @@ class _Bin:
             self.skip(4 * count, what)
         else:
             raise EOFError(f"{what}: unknown tag {tag:#x} at offset {self.offset - 4}")
+        self.blobs.append((what, start, self.offset, tag, count))
 
 
 def _walk(layer: Layer, mb: _Bin) -> bool:
@@ -298,6 +303,38 @@ def _walk(layer: Layer, mb: _Bin) -> bool:
             mb.load(layer.int(0), 1, name + " beta")
         return True
     return False
+
+
+@dataclass(frozen=True)
+class WeightBlob:
+    """One blob of a layer's weights in the .bin: ``[start, end)`` bytes (tag included), the tag (None for raw
+    fp32 type-1 blobs, 0 for tagged fp32) and the element count."""
+
+    what: str
+    start: int
+    end: int
+    tag: Optional[int]
+    count: int
+
+
+def weight_blobs(param: Path, weights: Path) -> List[Tuple[Layer, List[WeightBlob]]]:
+    """Every layer of a checked .param/.bin pair with the weight blobs it reads, in file order (ModelLoadError
+    when the .bin does not match, or when a layer's weight layout is unknown)."""
+    check_ncnn_files(param, weights)
+    layers = parse_param(param.read_text(), str(param))
+    mb = _Bin(weights)
+    out = []
+    try:
+        for layer in layers:
+            first = len(mb.blobs)
+            if not _walk(layer, mb):
+                raise ModelLoadError(f"{param.name}: the weights of layer type {layer.kind} are not known to edgecv")
+            out.append((layer, [WeightBlob(*b) for b in mb.blobs[first:]]))
+    except EOFError as exc:
+        raise ModelLoadError(f"{weights} does not match {param.name}: {exc}") from None
+    finally:
+        mb.close()
+    return out
 
 
 def check_ncnn_files(param: Path, weights: Path) -> Optional[str]:

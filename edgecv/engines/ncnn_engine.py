@@ -10,7 +10,7 @@ support it; edgecv turns fp16 and bf16 off (fp32 results) unless ``fp16=True``. 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
@@ -65,8 +65,26 @@ class NcnnEngine(Engine):
             raise ModelLoadError(f"ncnn model {param} has no inputs or outputs")
 
     def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
+        return self._extract(feeds, outputs, strict=True)
+
+    def probe(self, feeds: Mapping[str, np.ndarray], tensors: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Any blob of the graph by name (one extractor: each layer runs once)."""
+        known = {b for layer in self._layers() for b in layer.tops}
+        return self._extract({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()},
+                             [t for t in tensors if t in known], strict=False)
+
+    def _layers(self):
+        if not hasattr(self, "_param_layers"):
+            from .ncnn_checks import parse_param
+
+            self._param_layers = parse_param(self.files[0].read_text(), str(self.files[0]))
+        return self._param_layers
+
+    def _extract(self, feeds: Dict[str, np.ndarray], outputs: List[str], strict: bool) -> Dict[str, np.ndarray]:
         ncnn = self._ncnn
         ex = self.net.create_extractor()
+        if not strict:  # keep every intermediate blob: light mode recycles them while later layers run
+            ex.set_light_mode(False)
         for name, arr in feeds.items():
             if arr.ndim >= 2 and arr.shape[0] == 1:
                 arr = arr[0]
@@ -77,6 +95,8 @@ class NcnnEngine(Engine):
         result = {}
         for name in outputs:
             ret, mat = ex.extract(name)
+            if ret != 0 and not strict:
+                continue
             if ret != 0:
                 raise EngineRuntimeError(f"ncnn failed to compute output '{name}' of {self.files[0].name} (error {ret})")
             result[name] = np.array(mat, dtype=np.float32)[None]

@@ -107,6 +107,8 @@ class TaskModel(Generic[ResultT]):
     bytes_per_input_pixel: ClassVar[float] = 512.0
     #: input contract defaults: colour order, per-channel mean/std in pixel units, default size (H, W)
     default_input: ClassVar[Dict[str, Any]] = {}
+    #: the option that sets the network input size (what ``edgecv bench --input-sizes`` varies), if any
+    size_option: ClassVar[Optional[str]] = None
 
     def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
         self.engine = engine

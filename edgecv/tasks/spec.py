@@ -182,9 +182,11 @@ def ratio(part: float, whole: float) -> float:
 
 
 def match_counts(reference: int, other: int, matched: int) -> Dict[str, Any]:
-    """Counts of a one-to-one matching of found items against reference items, with recall and precision."""
+    """Counts of a one-to-one matching of found items against reference items, with recall, precision and
+    their harmonic mean f1 (1.0 when neither side found anything)."""
     return {"reference": reference, "other": other, "matched": matched, "missing": reference - matched,
-            "extra": other - matched, "recall": ratio(matched, reference), "precision": ratio(matched, other)}
+            "extra": other - matched, "recall": ratio(matched, reference), "precision": ratio(matched, other),
+            "f1": ratio(2 * matched, reference + other)}
 
 
 def summarize_counts(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -253,6 +255,11 @@ class TaskSpec:
     #: (PatchmatchNet's iterative search: depth within 1 %, confidence within a few %); they are gated at
     #: task level only, the raw differences still reported.
     raw_gate: bool = True
+    #: the summary metric reported as "agreement" with an fp32 reference (edgecv bench), in [0, 1]
+    agreement: str = "f1"
+    #: quantisation: fewest inputs to calibrate on and to judge on (held out); the task's own inputs
+    #: (images, or reference views of a scene)
+    min_calibration: Tuple[int, int] = (16, 4)
 
     @property
     def options(self) -> Tuple[Option, ...]:
@@ -262,3 +269,36 @@ class TaskSpec:
     def default_input(self) -> Dict[str, Any]:
         """Input contract defaults (a fresh dict): colour order, per-channel mean/std, default size (H, W)."""
         return self.model.default_contract()
+
+    def gate_limits(self, profile: str, limits: Optional[Mapping[str, float]] = None) -> Dict[str, float]:
+        """Gate metric -> limit for ``profile``: the spec's, overridden by ``limits`` (each finite)."""
+        gates = {g.metric: g for g in self.gates.get(profile, ())}
+        out = {m: g.limit for m, g in gates.items()}
+        for metric, value in (limits or {}).items():
+            if value is None:
+                continue
+            if metric not in gates:
+                raise InvalidInputError(f"{metric} is not a {profile} gate of {self.name} models; "
+                                        f"their {profile} gates: {sorted(gates)}")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise InvalidInputError(f"the limit of {metric} must be a finite number, got {value!r}")
+            out[metric] = float(value)
+        return out
+
+    def gate_margin(self, row: Mapping[str, Any], profile: str, limits: Mapping[str, float]) -> float:
+        """How far ``row`` is inside its gates: the smallest relative margin over the gates of ``profile``
+        (>= 0 when every gate holds; -inf for a missing or NaN metric)."""
+        worst = math.inf
+        for g in self.gates.get(profile, ()):
+            value, limit = row.get(g.metric), limits[g.metric]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return -math.inf
+            gap = value - limit if g.kind == "min" else limit - value
+            worst = min(worst, gap / max(abs(limit), 1e-9))
+        return worst
+
+    def gate_failures(self, row: Mapping[str, Any], profile: str, limits: Mapping[str, float]) -> List[str]:
+        """One line per gate of ``profile`` that the metrics ``row`` fail (``limits`` from gate_limits)."""
+        counts = ", ".join(f"{k} {row[k]}" for k in ("reference", "other", "matched") if k in row)
+        return [g.explain(row.get(g.metric, float("nan")), limits[g.metric]) + (f" ({counts})" if counts else "")
+                for g in self.gates.get(profile, ()) if not g.passes(row.get(g.metric), limits[g.metric])]

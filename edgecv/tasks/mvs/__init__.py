@@ -13,7 +13,8 @@ from .scene import MvsCamera, Scene, View, load_scene, read_cam_file, read_pair_
 SPEC = TaskSpec(
     name="mvs", title="multi-view stereo (PatchmatchNet)", model=PatchmatchNetModel, result=DepthMap,
     nouns=("depth pixel", "depth pixels"), inputs=VIEWS, matches=PatchmatchNetModel.matches,
-    compare=compare_depth, summarize=summarize_depth, gates=GATES, raw_gate=False)
+    compare=compare_depth, summarize=summarize_depth, gates=GATES, raw_gate=False, agreement="depth_agreement",
+    min_calibration=(4, 1))
 
 __all__ = ["SPEC", "PatchmatchNetModel", "DepthMap", "MvsCamera", "Scene", "View", "FusionParams", "Reconstruction",
            "load_scene", "read_cam_file", "read_pair_file", "filter_depth", "fuse", "reconstruct",

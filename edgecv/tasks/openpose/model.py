@@ -69,6 +69,7 @@ class OpenPoseModel(ImageTaskModel[Poses]):
     """
 
     task = "openpose"
+    size_option = "input_height"
     options = OPTIONS
     #: ncnn ~350 bytes per input pixel measured (ONNX Runtime ~130, MNN ~165) + upsampled heatmaps
     bytes_per_input_pixel = 512.0

@@ -49,6 +49,7 @@ class ScrfdModel(ImageTaskModel[Faces]):
     """
 
     task = "scrfd"
+    size_option = "input_size"
     options = OPTIONS
     #: ncnn ~200, ONNX Runtime ~35 bytes per input pixel measured on SCRFD-2.5G/500M
     bytes_per_input_pixel = 256.0
