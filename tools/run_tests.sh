@@ -22,5 +22,12 @@ PYTHONPATH=tools lint-imports
 # Native C++ tests: host, AddressSanitizer + UBSan, and aarch64 under qemu.
 bash tools/native_checks.sh
 
+# The aarch64 wheel end to end under qemu-user (real engines on real photos, compared with x86), and the
+# minimal install (edgecv[ncnn] alone): its size, memory, and that it imports nothing it did not install.
+echo "== aarch64 wheel end to end (qemu-user)"
+bash tools/arm_e2e.sh
+echo "== minimal install (edgecv[ncnn])"
+bash tools/minimal_install.sh
+
 echo "== python tests"
 pytest "$@"

@@ -1,0 +1,172 @@
+"""The end-to-end smoke subset run on aarch64 (tools/arm_e2e.sh): real models on real photos through the installed
+wheel, its bindings and the engines, compared with the same run on x86.
+
+    python tools/arm_smoke.py record REF.json       # on x86: what the aarch64 run must reproduce
+    python tools/arm_smoke.py check REF.json        # on aarch64 (under qemu): compare, exit 1 on a difference
+
+Checks: SCRFD on ncnn, MNN and ONNX Runtime finds the same faces (boxes and landmarks within 2 px, scores within
+0.02), head pose gives the same angles (within 1 degree), OpenPose on ncnn finds the same people (keypoints
+within 3 px), the CLI prints the same JSON counts and exits 2 with one line on bad input, and bad inputs raise
+the same typed errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(os.environ.get("EDGECV_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+PHOTOS = ["group_t1.jpg", "street_4.jpg"]
+FACES = "scrfd_2.5g_bnkps_640"
+POSE = "lightweight_openpose_hpe0001"
+TOLERANCE = {"box_px": 2.0, "score": 0.02, "landmark_px": 2.0, "angle_deg": 1.0, "keypoint_px": 3.0}
+
+
+def faces_of(result) -> list:
+    return [{"box": [float(v) for v in result.boxes[i]], "score": float(result.scores[i]),
+             "landmarks": np.asarray(result.landmarks[i], float).round(3).tolist()} for i in range(len(result))]
+
+
+def run() -> dict:
+    import edgecv
+    from edgecv import errors
+
+    out = {"machine": platform.machine(), "core": Path(edgecv.native.core.__file__).name, "faces": {},
+           "head_pose": {}, "people": {}, "errors": {}, "seconds": {}}
+    images = {p: edgecv.read_image(SHARED / "images" / p) for p in PHOTOS}
+    for engine, photos in (("ncnn", PHOTOS), ("mnn", PHOTOS), ("onnxruntime", PHOTOS[:1])):
+        start = time.perf_counter()
+        model = edgecv.load(FACES, engine=engine, threads=2, head_pose=engine == "ncnn")
+        out["faces"][engine] = {}
+        for p in photos:
+            result = model.detect(images[p])
+            out["faces"][engine][p] = faces_of(result)
+            if engine == "ncnn":
+                hp = result.head_pose
+                out["head_pose"][p] = np.stack([hp.yaw, hp.pitch, hp.roll], 1).astype(float).round(3).tolist()
+        out["seconds"][f"scrfd {engine}"] = round(time.perf_counter() - start, 1)
+    start = time.perf_counter()
+    pose = edgecv.load(POSE, engine="ncnn", threads=2)
+    result = pose.detect(images["street_4.jpg"])
+    out["people"]["street_4.jpg"] = np.asarray(result.keypoints, float).round(2).tolist()
+    out["seconds"]["openpose ncnn"] = round(time.perf_counter() - start, 1)
+    # the command line, in this process (an emulated interpreter cannot start another emulated one)
+    from edgecv.cli import main
+
+    buffer, errbuf = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(["detect", str(SHARED / "images" / "group_t1.jpg"), "--engine", "ncnn", "--json"])
+    out["cli"] = {"exit": code, "count": json.loads(buffer.getvalue())["results"][0]["count"]}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errbuf):
+        code = main(["detect", "/nonexistent/photo.jpg", "--engine", "ncnn"])
+    out["cli"]["bad_exit"] = code
+    out["cli"]["bad_lines"] = errbuf.getvalue().count("\n")
+    # bad input: the same typed errors
+    model = edgecv.load(FACES, engine="ncnn", threads=1)
+    cases = {
+        "missing file": lambda: edgecv.load("/nonexistent/model.onnx"),
+        "empty image": lambda: model.detect(np.zeros((0, 0, 3), np.uint8)),
+        "gray image": lambda: model.detect(np.zeros((32, 32), np.uint8)),
+        "float image": lambda: model.detect(np.zeros((32, 32, 3), np.float32)),
+        "threads 0": lambda: edgecv.load(FACES, engine="ncnn", threads=0),
+        "unknown engine": lambda: edgecv.load(FACES, engine="tflite"),
+        "bad option": lambda: model.detect(images["group_t1.jpg"], score_threshold=2.0),
+        "corrupt param": lambda: _corrupt_param(edgecv),
+        "core: bad boxes": lambda: edgecv.native.core.nms(np.zeros((3, 5), np.float32), np.zeros(3, np.float32), 0.5),
+    }
+    for name, call in cases.items():
+        try:
+            call()
+            out["errors"][name] = None
+        except errors.EdgecvError as exc:
+            out["errors"][name] = type(exc).__name__
+        except Exception as exc:  # recorded: the check fails on anything that is not an EdgecvError
+            out["errors"][name] = f"untyped {type(exc).__name__}"
+    return out
+
+
+def _corrupt_param(edgecv) -> None:
+    files = edgecv.loading.model_files(edgecv.store.get_manifest(FACES), "ncnn")
+    with tempfile.TemporaryDirectory() as tmp:
+        param = Path(tmp) / "m.param"
+        text = files[0].read_text().replace(" 3=2 ", " 3=2147483647 ", 1)
+        param.write_text(text)
+        shutil.copyfile(files[1], param.with_suffix(".bin"))
+        edgecv.load(param, trust=True)
+
+
+def compare(ref: dict, got: dict) -> list:
+    problems = []
+    for engine, per_image in ref["faces"].items():
+        for image, faces in per_image.items():
+            other = got["faces"].get(engine, {}).get(image)
+            if other is None or len(other) != len(faces):
+                problems.append(f"{engine} {image}: {len(faces)} faces on x86, {None if other is None else len(other)}")
+                continue
+            for a, b in zip(faces, other):
+                box = float(np.abs(np.subtract(a["box"], b["box"])).max())
+                lm = float(np.abs(np.subtract(a["landmarks"], b["landmarks"])).max())
+                if box > TOLERANCE["box_px"] or lm > TOLERANCE["landmark_px"] or \
+                        abs(a["score"] - b["score"]) > TOLERANCE["score"]:
+                    problems.append(f"{engine} {image}: box {box:.2f} px, landmarks {lm:.2f} px, score "
+                                    f"{abs(a['score'] - b['score']):.3f} apart")
+    for image, angles in ref["head_pose"].items():
+        diff = float(np.abs(np.subtract(angles, got["head_pose"].get(image, angles))).max()) if angles else 0.0
+        if len(angles) != len(got["head_pose"].get(image, [])) or diff > TOLERANCE["angle_deg"]:
+            problems.append(f"head pose {image}: angles {diff:.2f} degrees apart")
+    for image, people in ref["people"].items():
+        other = got["people"].get(image, [])
+        if len(other) != len(people):
+            problems.append(f"openpose {image}: {len(people)} people on x86, {len(other)}")
+            continue
+        a, b = np.asarray(people), np.asarray(other)
+        both = (a[..., 2] > 0) & (b[..., 2] > 0)
+        if (a[..., 2] > 0).sum() != (b[..., 2] > 0).sum():
+            problems.append(f"openpose {image}: {(a[..., 2] > 0).sum()} parts on x86, {(b[..., 2] > 0).sum()}")
+        elif both.any() and np.abs(a[..., :2][both] - b[..., :2][both]).max() > TOLERANCE["keypoint_px"]:
+            problems.append(f"openpose {image}: keypoints {np.abs(a[..., :2][both] - b[..., :2][both]).max():.2f} px apart")
+    if got["cli"] != ref["cli"]:
+        problems.append(f"cli: {got['cli']} on aarch64, {ref['cli']} on x86")
+    for name, kind in ref["errors"].items():
+        if got["errors"].get(name) != kind or kind is None or kind.startswith("untyped"):
+            problems.append(f"bad input '{name}': {got['errors'].get(name)} on aarch64, {kind} on x86")
+    return problems
+
+
+def main(argv) -> int:
+    if len(argv) != 3 or argv[1] not in ("record", "check"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    got = run()
+    got["seconds"]["total"] = round(time.perf_counter() - start, 1)
+    if argv[1] == "record":
+        Path(argv[2]).write_text(json.dumps(got, indent=1))
+        print(f"recorded on {got['machine']} in {got['seconds']['total']} s: {argv[2]}")
+        return 0
+    ref = json.loads(Path(argv[2]).read_text())
+    problems = compare(ref, got)
+    faces = {e: sum(len(v) for v in per.values()) for e, per in got["faces"].items()}
+    print(f"{got['machine']} ({got['core']}): faces {faces}, people {len(got['people']['street_4.jpg'])}, "
+          f"errors {sum(v is not None for v in got['errors'].values())}/{len(got['errors'])} typed; "
+          f"seconds {got['seconds']}")
+    if got["machine"] != "aarch64":
+        problems.insert(0, f"ran on {got['machine']}, not aarch64")
+    for p in problems:
+        print("FAIL:", p)
+    print("PASSED" if not problems else f"FAILED ({len(problems)})")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
