@@ -12,7 +12,8 @@ Steps, for every engine asked for:
    inputs. If a gate fails, groups of layers are tried in fp32, in this order: the first weighted layers (they
    see raw pixels) with the heads (they write the raw results), then the layers adding the most quantisation
    noise (``layers.rank_by_noise``, measured on calibration inputs) 1, 2, 4, 8... at a time. A group is kept
-   only when it brings the metrics closer to the gates (``TaskSpec.gate_margin``); the search stops when the
+   only when it brings the metrics closer to the gates (``TaskSpec.gate_shortfall``: the summed relative
+   gaps of the failing gates); the search stops when the
    gates hold, after MAX_ATTEMPTS builds, or at half the weighted layers, and then the engine fails with the
    metrics that missed. Every layer kept in fp32 costs speed, so none is kept before a gate asks for it.
    FP16: the engine's fp16 file (``convert(fp16=True)``) must give finite outputs on the calibration inputs,
@@ -289,7 +290,7 @@ class _Judge:
         return self.spec.model(create_engine(engine, files, threads=self.threads, fp16=fp16), config)
 
     def margin(self, summary: Dict[str, Any]) -> float:
-        return self.spec.gate_margin(summary, "quantize", self.gates)
+        return self.spec.gate_shortfall(summary, "quantize", self.gates)
 
     def __call__(self, model) -> Tuple[Dict[str, Any], List[str]]:
         rows = [self.spec.compare(ref, model.detect(s.item, **s.options))

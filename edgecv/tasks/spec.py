@@ -285,17 +285,17 @@ class TaskSpec:
             out[metric] = float(value)
         return out
 
-    def gate_margin(self, row: Mapping[str, Any], profile: str, limits: Mapping[str, float]) -> float:
-        """How far ``row`` is inside its gates: the smallest relative margin over the gates of ``profile``
-        (>= 0 when every gate holds; -inf for a missing or NaN metric)."""
-        worst = math.inf
+    def gate_shortfall(self, row: Mapping[str, Any], profile: str, limits: Mapping[str, float]) -> float:
+        """How far ``row`` is from passing the gates of ``profile``: the sum over failing gates of their relative
+        gap (0.0 when every gate holds, more negative the further off; -inf for a missing or NaN metric)."""
+        total = 0.0
         for g in self.gates.get(profile, ()):
             value, limit = row.get(g.metric), limits[g.metric]
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 return -math.inf
             gap = value - limit if g.kind == "min" else limit - value
-            worst = min(worst, gap / max(abs(limit), 1e-9))
-        return worst
+            total += min(0.0, gap / max(abs(limit), 1e-9))
+        return total
 
     def gate_failures(self, row: Mapping[str, Any], profile: str, limits: Mapping[str, float]) -> List[str]:
         """One line per gate of ``profile`` that the metrics ``row`` fail (``limits`` from gate_limits)."""
