@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -30,6 +31,21 @@ py::array as_array(const py::handle& obj, const std::string& name) {
     throw InvalidInput(name + ": expected a numpy array, got " +
                        std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
   return py::reinterpret_borrow<py::array>(obj);
+}
+
+// Whether `a` holds T in this machine's byte order. Compared by type number and byte order, not by identity:
+// an array that went through pickle (multiprocessing, Ray) has an equal dtype that is another object.
+template <class T>
+bool has_dtype(const py::array& a) {
+  const py::dtype want = py::dtype::of<T>();
+  const py::dtype got = a.dtype();
+  if (got.is(want)) return true;
+  const std::uint16_t probe = 1;
+  unsigned char first = 0;
+  std::memcpy(&first, &probe, 1);
+  const char order = got.byteorder();  // '=' native, '|' not applicable, '<' little, '>' big
+  const bool native = order == '=' || order == '|' || (order == '<') == (first == 1);
+  return got.num() == want.num() && got.itemsize() == want.itemsize() && native;
 }
 
 // Length of the first dimension (0 for scalars).
@@ -69,7 +85,7 @@ template <class T>
 Checked<T> checked(const py::handle& obj, const std::string& name,
                    const std::vector<std::vector<py::ssize_t>>& shapes) {
   const py::array a = as_array(obj, name);
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!has_dtype<T>(a))
     throw InvalidInput(name + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) + ", got " +
                        std::string(py::str(a.dtype())));
   std::size_t k = 0;
@@ -190,7 +206,7 @@ edgecv::PixelFormat pixel_format(const std::string& name) {
 
 // The frame as a FrameView, checked against its format's layout (any byte strides for packed formats).
 edgecv::FrameView frame_view(const py::array& a, const std::string& format) {
-  if (!a.dtype().is(py::dtype::of<std::uint8_t>()))
+  if (!has_dtype<std::uint8_t>(a))
     throw InvalidInput("frame: expected dtype uint8, got " + std::string(py::str(a.dtype())));
   edgecv::FrameView f;
   f.data = static_cast<const std::uint8_t*>(a.data());
@@ -280,7 +296,7 @@ edgecv::MapView map_view(const py::handle& obj, const std::string& name) {
 
 std::vector<edgecv::Limb> limb_table(const py::handle& obj) {
   const py::array a = as_array(obj, "limbs");
-  if (!a.dtype().is(py::dtype::of<std::int32_t>()) && !a.dtype().is(py::dtype::of<std::int64_t>()))
+  if (!has_dtype<std::int32_t>(a) && !has_dtype<std::int64_t>(a))
     throw InvalidInput("limbs: expected an integer array (int32 or int64)");
   if (a.ndim() != 2 || (a.shape(1) != 4 && a.shape(1) != 5))
     throw InvalidInput("limbs: expected shape (L, 4) [part_a, part_b, paf_x, paf_y] or (L, 5) [..., seed]");

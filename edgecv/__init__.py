@@ -10,9 +10,10 @@ Importing edgecv imports no inference engine; engines load on first use.
 from __future__ import annotations
 
 from .errors import (ChecksumError, ConversionError, ConverterNotFoundError, DownloadError, EdgecvError,
-                     EngineNotInstalledError, EngineRuntimeError, ImageReadError, InvalidImageError,
+                     EngineNotInstalledError, EngineRuntimeError, FeatureNotInstalledError, ImageReadError, InvalidImageError,
                      InvalidInputError, ModelContractError, ModelLoadError, ModelNotFoundError, OutputWriteError,
                      CalibrationError, PrecisionNotSupportedError, QuantizationError, SceneError)
+from . import batch
 from .image import read_image
 from .loading import fetch, load, quantize
 from .tasks import TASKS
@@ -23,10 +24,10 @@ from .tasks.scrfd.headpose import Camera, HeadPoses, head_pose
 from .versions import __version__
 
 __all__ = [
-    "load", "fetch", "quantize", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "DepthMap",
+    "batch", "load", "fetch", "quantize", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "DepthMap",
     "TASKS", "read_depth", "read_ply", "write_ply", "EdgecvError", "InvalidInputError", "InvalidImageError",
     "ImageReadError", "ModelNotFoundError", "ChecksumError", "ModelLoadError", "ModelContractError",
-    "EngineNotInstalledError", "EngineRuntimeError", "DownloadError", "SceneError", "ConversionError",
+    "EngineNotInstalledError", "EngineRuntimeError", "FeatureNotInstalledError", "DownloadError", "SceneError", "ConversionError",
     "ConverterNotFoundError", "OutputWriteError", "CalibrationError", "PrecisionNotSupportedError",
     "QuantizationError", "__version__",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``edgecv detect | convert | validate | mvs | info | fetch``.
+"""Command line: ``edgecv detect | convert | quantize | bench | validate | mvs | batch | info | fetch``.
 
 Task options and validation gates become flags from the task registry (``edgecv.tasks``); an option of
 another task's model is refused with a one-line error. Every error is one line on stderr and exit
@@ -262,7 +262,11 @@ def _cmd_mvs(args: argparse.Namespace) -> int:
         bar.update(1)
 
     try:
-        result = reconstruct(model, scene, refs, params, progress=progress)
+        if args.backend == "ray":
+            with _ray_depth(args, model, scene) as depth:
+                result = reconstruct(model, scene, refs, params, progress=progress, depth=depth)
+        else:
+            result = reconstruct(model, scene, refs, params, progress=progress)
     finally:
         if bar is not None:
             bar.close()
@@ -289,6 +293,53 @@ def _cmd_mvs(args: argparse.Namespace) -> int:
             print(f"(depth of views {result.helpers} computed to filter against, not fused)")
         print(f"{summary['points']} points -> {summary['ply']}")
     return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run
+
+    bar = None
+
+    def progress(done: int, total: int, errors: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _progress(total, "item", "batch")
+        bar.n = done
+        bar.set_postfix_str(f"{errors} errors", refresh=False)
+        bar.refresh()
+
+    try:
+        summary = run(args.inputs, args.model, out=args.out, engine=args.engine, backend=args.backend,
+                      workers=args.workers, threads_per_worker=args.threads_per_worker, address=args.address,
+                      every=args.every, trust=args.trust, options=_given_options(args),
+                      depth_format=args.depth_format, scale_intrinsics=args.scale_intrinsics,
+                      shard_rows=args.shard_rows, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        _emit_json(summary.to_dict())
+    else:
+        print(summary.line())
+    return 0
+
+
+def _ray_depth(args: argparse.Namespace, model, scene):
+    """``edgecv mvs --backend ray``: a depth provider running the views on Ray actors."""
+    from .batch import ModelSpec, split_cores
+    from .batch.holder import ship_files
+    from .batch.ray_backend import depth_on_ray
+    from .engines import cpu_count
+    from .loading import looks_like_path
+
+    workers, threads = split_cores(args.workers, args.threads, cpu_count(), check=args.address is None)
+    label = str(args.model)
+    files = None
+    if looks_like_path(label):
+        label = str(Path(label).expanduser().resolve())
+        files = ship_files(Path(label))
+    spec = ModelSpec(label, model.engine.name, threads, files=files)
+    return depth_on_ray(spec, scene, model.num_views, workers, args.address, cpu_count())
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -655,7 +706,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="consistent source views needed (default %(default)s)")
     scene_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="where depth maps are computed: here, one view after another (default), or on Ray actors "
+                        "in parallel (then filtered and fused here)")
+    p.add_argument("--workers", type=_threads, help="ray: actors (default: CPU cores / --threads)")
+    p.add_argument("--address", help="ray: address of an existing cluster (default: start a local Ray)")
     p.set_defaults(func=_cmd_mvs)
+
+    p = sub.add_parser("batch", help="run a model over folders, archives, videos or scenes into a resumable "
+                       "Parquet folder", description=(
+        "Run one model over many inputs (folders walked recursively, globs, .txt lists of paths, tar and zip "
+        "archives read in place, videos frame by frame; for multi-view stereo models, scene folders) and write "
+        "one row per item into a Parquet folder (--out): path, member, frame, ok, error, count, result (JSON), "
+        "task, model, engine, elapsed_ms. Shards are written atomically as work completes; re-running with the "
+        "same --out skips finished items, so a killed run resumes without losing or duplicating rows. Broken "
+        "inputs become error rows. Prints a summary line (items, errors, items/s)."))
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="folders, globs, .txt lists, images, archives, videos")
+    p.add_argument("--model", "-m", default="scrfd_2.5g_bnkps_640",
+                   help="model name (see `edgecv info`) or .onnx/.param/.mnn path (default: %(default)s)")
+    p.add_argument("--engine", "-e", choices=ENGINE_NAMES + ("auto",),
+                   help="inference engine (default: onnxruntime for names, the file's engine for paths)")
+    trust_arg(p)
+    p.add_argument("--out", "-o", required=True, help="output folder (Parquet shards); re-run to resume")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local worker processes (default) or a Ray actor pool")
+    p.add_argument("--workers", "-w", type=_threads, help="worker processes / actors (default: CPU cores / threads)")
+    p.add_argument("--threads-per-worker", "-t", type=_threads,
+                   help="engine threads per worker (default: CPU cores / workers); workers x threads must not "
+                        "exceed the cores here")
+    p.add_argument("--address", help="ray: address of an existing cluster, e.g. ray://head:10001 or auto "
+                   "(default: start a local Ray for the run)")
+    p.add_argument("--every", type=_threads, default=1, help="videos: every N-th frame (default: every frame)")
+    from .batch.shards import SHARD_ROWS
+
+    p.add_argument("--shard-rows", type=_threads, default=SHARD_ROWS,
+                   help="rows per Parquet shard at most (default %(default)s; a shard is also written every 10 s)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    scene_args(p)
+    _add_option_flags(p)
+    p.set_defaults(func=_cmd_batch)
 
     p = sub.add_parser("info", help="installed engines and locally available models")
     p.add_argument("--json", action="store_true", help="print as JSON")
@@ -679,6 +768,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("edgecv: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed by the reader (`edgecv ... | head`): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except EdgecvError as exc:
         if args.debug:
             raise

@@ -39,6 +39,11 @@ class EngineNotInstalledError(EdgecvError, ImportError):
     """The Python package of an inference engine is not installed; the message names the extra."""
 
 
+class FeatureNotInstalledError(EdgecvError, ImportError):
+    """The packages of an optional feature (batch: pyarrow, ray; serve: fastapi, uvicorn) are not installed;
+    the message names the pip extra."""
+
+
 class SceneError(EdgecvError, ValueError):
     """A multi-view scene folder, cam file or pair file is missing or malformed."""
 

@@ -14,15 +14,41 @@ ImageLike = Union[np.ndarray, str, "os.PathLike[str]"]
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as a BGR uint8 ``(H, W, 3)`` array; raises :class:`ImageReadError`."""
-    import cv2
-
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise ImageReadError(f"image file not found: {p}")
-    data = np.fromfile(p, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        data = np.fromfile(p, dtype=np.uint8)
+    except OSError as exc:
+        raise ImageReadError(f"cannot read image file {p}: {exc.strerror or exc}") from exc
+    return decode_image(data, f"image file {p}")
+
+
+def _truncated(data: np.ndarray) -> bool:
+    """A JPEG without its end marker or a PNG without its IEND chunk: the decoder would fill the missing
+    part with grey and only warn."""
+    head = data[:8].tobytes()
+    tail = data[-64:].tobytes().rstrip(b"\0\r\n ")
+    if head[:3] == b"\xff\xd8\xff":
+        return not tail.endswith(b"\xff\xd9")
+    if head == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-32:].tobytes()
+    return False
+
+
+def decode_image(data: "bytes | np.ndarray", where: str = "image") -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, WebP, BMP...) to BGR uint8 ``(H, W, 3)``; ImageReadError for empty,
+    undecodable or truncated data (``where`` names the source in the message)."""
+    import cv2
+
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if buf.size == 0:
+        raise ImageReadError(f"cannot decode {where}: it is empty (0 bytes)")
+    if _truncated(buf):
+        raise ImageReadError(f"cannot decode {where}: the file is truncated (no end marker)")
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if image is None:
-        raise ImageReadError(f"cannot decode image file: {p}")
+        raise ImageReadError(f"cannot decode {where}: not an image, or a damaged one")
     return image
 
 

@@ -200,3 +200,17 @@ def test_consistency_threads_are_the_callers():
             np.testing.assert_array_equal(a, b)
     with pytest.raises(InvalidInputError, match="threads"):
         _core.check_consistency(depth, K, np.eye(4), src, None, 1.0, 0.01, 1, 0.0, -1)
+
+
+def test_pickled_arrays_pass_the_native_checks():
+    """Regression: dtypes were compared by identity, so arrays that went through pickle (multiprocessing, Ray)
+    were refused with 'expected dtype float32, got float32'. A non-native byte order is still refused."""
+    import pickle
+
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+    assert pickle.loads(pickle.dumps(boxes)).dtype is not boxes.dtype
+    keep = _core.nms(pickle.loads(pickle.dumps(boxes)), pickle.loads(pickle.dumps(scores)), 0.5)
+    assert list(keep) == [0, 2]
+    with pytest.raises(InvalidInputError, match=">f4"):
+        _core.nms(boxes.astype(">f4"), scores, 0.5)

@@ -49,6 +49,19 @@ def test_unreadable_image_file(tmp_path):
         edgecv.read_image(empty)
 
 
+@pytest.mark.parametrize("name", ["group_t1.jpg", "portrait_tom_hanks.png"])
+def test_truncated_image_files_are_refused_not_half_grey(tmp_path, shared, name):
+    """Regression: OpenCV decodes a JPEG/PNG cut short (an interrupted copy) with a warning, filling the rest
+    with grey; detect() then answered on half a photo."""
+    data = (shared / "images" / name).read_bytes()
+    cut = tmp_path / name
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    with pytest.raises(ImageReadError, match="truncated"):
+        edgecv.read_image(cut)
+    whole = edgecv.read_image(shared / "images" / name)
+    assert whole.shape[0] > 100
+
+
 def test_tiny_and_odd_images_give_a_result():
     model = cached_model("onnxruntime")
     assert len(model.detect(np.zeros((1, 1, 3), np.uint8))) == 0

@@ -25,14 +25,15 @@ def _percentiles(seconds: List[float]) -> Dict[str, float]:
 
 
 def measure(request: Dict[str, Any]) -> Dict[str, Any]:
-    import edgecv
+    from edgecv.image import read_image
+    from edgecv.loading import load
     from edgecv.tasks import IMAGE, get_task
 
-    model = edgecv.load(request["model"], engine=request.get("engine"), threads=request["threads"], trust=True,
+    model = load(request["model"], engine=request.get("engine"), threads=request["threads"], trust=True,
                         **request.get("options", {}))
     spec = get_task(model.task)
     if spec.inputs == IMAGE:
-        items = [(edgecv.read_image(p), {}) for p in request["inputs"]]
+        items = [(read_image(p), {}) for p in request["inputs"]]
     else:
         from edgecv.tasks.mvs import load_scene
 

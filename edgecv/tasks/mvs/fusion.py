@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -119,10 +119,13 @@ def views_to_compute(scene: Scene, refs: Sequence[int], min_views: int) -> List[
 
 
 def reconstruct(model, scene: Scene, refs: Optional[Sequence[int]] = None, params: FusionParams = FusionParams(),
-                progress: Optional[Callable[[int, int, int, float], None]] = None) -> Reconstruction:
+                progress: Optional[Callable[[int, int, int, float], None]] = None,
+                depth: Optional[Callable[[List[int]], Iterable[Tuple[int, DepthMap]]]] = None) -> Reconstruction:
     """Depth for each reference view (all by default) with ``model`` — plus the source views filtering needs
     when only some views are asked for — then :func:`fuse` of the requested views.
-    ``progress(done, total, view, seconds)`` is called after each view."""
+    ``progress(done, total, view, seconds)`` is called after each view. ``depth(views)``, when given, computes
+    the depth maps instead of ``model.detect`` one view after another (``edgecv.batch`` gives one that runs
+    them on a Ray cluster), yielding ``(view, DepthMap)`` in any order."""
     refs = list(scene.views if refs is None else refs)
     unknown = [r for r in refs if r not in scene.cameras]
     if unknown:
@@ -134,10 +137,18 @@ def reconstruct(model, scene: Scene, refs: Optional[Sequence[int]] = None, param
         log.info("computing source views %s too: filtering needs them", todo[len(refs):])
     if params.threads == 0 and getattr(getattr(model, "engine", None), "threads", None):
         params = replace(params, threads=model.engine.threads)
-    depth_maps = {}
-    for k, view in enumerate(todo):
-        start = time.perf_counter()
-        depth_maps[view] = model.detect(scene, ref=view)
+    if depth is None:
+        def depth(views: List[int]) -> Iterator[Tuple[int, DepthMap]]:
+            for view in views:
+                yield view, model.detect(scene, ref=view)
+    depth_maps: Dict[int, DepthMap] = {}
+    start = time.perf_counter()
+    for view, dm in depth(todo):
+        depth_maps[view] = dm
         if progress is not None:
-            progress(k + 1, len(todo), view, time.perf_counter() - start)
+            progress(len(depth_maps), len(todo), view, time.perf_counter() - start)
+        start = time.perf_counter()
+    missing = sorted(set(todo) - set(depth_maps))
+    if missing:
+        raise InvalidInputError(f"no depth map came back for views {missing}")
     return fuse(depth_maps, scene.pairs, params, refs)

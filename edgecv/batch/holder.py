@@ -1,0 +1,135 @@
+"""The model holder a batch worker keeps for the whole run, and the rows it makes.
+
+``ModelSpec`` says what to load (picklable: it travels to worker processes and Ray actors); a
+``ModelHolder`` loads it once and turns jobs into rows. Every failure of one item (unreadable file,
+undecodable image, an engine error) becomes that item's error row; only failing to load the model stops
+the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..errors import ChecksumError, EdgecvError
+from .inputs import Item, Job, read_job
+
+log = logging.getLogger(__name__)
+
+#: Output columns, in order (``shards.SCHEMA`` gives their Arrow types).
+COLUMNS = ("key", "path", "member", "frame", "ok", "error", "count", "result", "task", "model", "engine",
+           "elapsed_ms")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What each worker loads: ``model`` (name, or absolute path), engine, explicit thread count, task options.
+    ``files`` (Ray): the model's files as ``{file name: (sha256, bytes)}``, written into the worker's cache and
+    checked there, for machines that do not share the driver's disk."""
+
+    model: str
+    engine: Optional[str]
+    threads: int
+    options: Dict[str, Any] = field(default_factory=dict)
+    scene_options: Dict[str, Any] = field(default_factory=dict)
+    files: Optional[Dict[str, Tuple[str, bytes]]] = None
+
+
+def ship_files(model_path: Path) -> Dict[str, Tuple[str, bytes]]:
+    """A path model's files (with companions and metadata sidecar) as ``{name: (sha256, bytes)}``."""
+    from ..engines import engine_class
+    from ..store import metadata_path
+    from ..targets import target_for_file
+
+    target = target_for_file(model_path)
+    files = list(engine_class(target.name).model_files([model_path])) if target else [model_path]
+    sidecar = metadata_path(model_path)
+    if sidecar.is_file():
+        files.append(sidecar)
+    out = {}
+    for f in files:
+        data = f.read_bytes()
+        out[f.name] = (hashlib.sha256(data).hexdigest(), data)
+    return out
+
+
+def materialise(files: Dict[str, Tuple[str, bytes]], main: str) -> Path:
+    """Write shipped files into this machine's cache (once per content) and check their sha256;
+    returns the main file's path. ChecksumError when a file does not match."""
+    from ..fileio import write_bytes
+    from ..store import cache_dir
+
+    digest = hashlib.sha256("".join(sorted(sha for sha, _ in files.values())).encode()).hexdigest()[:16]
+    folder = cache_dir() / "batch-models" / digest
+    for name, (sha, data) in files.items():
+        target = folder / name
+        if not (target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sha):
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise ChecksumError(f"model file {name} changed on its way to this worker (sha256 mismatch)")
+            write_bytes(target, data)
+    return folder / main
+
+
+class ModelHolder:
+    """Loads ``spec`` once; ``run(job)`` -> one row (dict of COLUMNS) per item of the job."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        from ..loading import load
+
+        where = spec.model
+        if spec.files is not None:
+            where = str(materialise(spec.files, Path(spec.model).name))
+        # The driver already loaded these files (and checked them in a child process when untrusted).
+        self.model = load(where, engine=spec.engine, threads=spec.threads, trust=True, **spec.options)
+        self.label = spec.model
+        self.scene_options = spec.scene_options
+        self._scene: Optional[Tuple[str, Any]] = None
+        log.debug("worker %d holds %r", os.getpid(), self.model)
+
+    def run(self, job: Job) -> List[Dict[str, Any]]:
+        if job.kind == "scene":
+            return [self._row(item, lambda item=item: self._depth(item)) for item in job.items]
+        rows = []
+        start = time.perf_counter()
+        for item, image in read_job(job):
+            if isinstance(image, BaseException):
+                rows.append(self._error(item, image, start))
+            else:
+                rows.append(self._row(item, lambda image=image: self.model.detect(image), start))
+            start = time.perf_counter()
+        return rows
+
+    def _depth(self, item: Item) -> Any:
+        from ..tasks.mvs import load_scene
+
+        if self._scene is None or self._scene[0] != item.path:
+            self._scene = (item.path, load_scene(item.path, **self.scene_options))
+        return self.model.detect(self._scene[1], ref=item.frame)
+
+    def _base(self, item: Item) -> Dict[str, Any]:
+        return {"key": item.key, "path": item.path, "member": item.member, "frame": item.frame,
+                "task": self.model.task, "model": self.label, "engine": self.model.engine.name}
+
+    def _row(self, item: Item, compute: Any, start: Optional[float] = None) -> Dict[str, Any]:
+        start = time.perf_counter() if start is None else start
+        try:
+            result = compute()
+            doc = result.to_dict()
+            text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+        except Exception as exc:  # noqa: BLE001 - one item's failure is its row, never the run's end
+            if not isinstance(exc, EdgecvError):
+                log.warning("%s: %s: %s", item.path, type(exc).__name__, exc)
+            return self._error(item, exc, start)
+        return {**self._base(item), "ok": True, "error": None, "count": int(doc.get("count", len(result))),
+                "result": text, "elapsed_ms": (time.perf_counter() - start) * 1e3}
+
+    def _error(self, item: Item, exc: BaseException, start: float) -> Dict[str, Any]:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        return {**self._base(item), "ok": False, "error": f"{type(exc).__name__}: {message}", "count": None,
+                "result": None, "elapsed_ms": (time.perf_counter() - start) * 1e3}

@@ -1,0 +1,142 @@
+"""The Parquet dataset a batch run writes: shards written atomically, the run's settings, what is done.
+
+Layout of ``--out``::
+
+    _edgecv_batch.json          the run's model, engine, task and options (a resumed run must match them)
+    part-<time>-<n>-<id>.parquet   complete shards, one row per finished item (columns: holder.COLUMNS)
+    .part-....parquet.<pid>.part-*  a shard being written (renamed into place when complete; removed if stale)
+
+A shard becomes visible only by an atomic rename after it is fsynced, so a run killed at any moment
+leaves complete shards only; a resumed run reads their ``key`` column and skips those items. Readers
+(pyarrow.dataset, pandas, DuckDB, Spark) ignore the ``_``/``.`` files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Set
+
+from ..errors import FeatureNotInstalledError, InvalidInputError, OutputWriteError
+from ..fileio import atomic_path, write_text
+from .holder import COLUMNS
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "_edgecv_batch.json"
+SHARD_ROWS = 256        # rows per shard at most
+SHARD_SECONDS = 10.0    # a shard is written at least this often while rows come in
+#: Settings a resumed run must share with the rows already written.
+RUN_FIELDS = ("model", "engine", "task", "options", "every")
+
+
+def pyarrow():
+    """The pyarrow module, or FeatureNotInstalledError naming the extra."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet  # noqa: F401
+    except ImportError as exc:
+        raise FeatureNotInstalledError("edgecv batch writes Parquet with pyarrow, which is not installed: "
+                                       "pip install 'edgecv[batch]' (or pip install pyarrow)") from exc
+    return pa
+
+
+def schema():
+    pa = pyarrow()
+    types = {"key": pa.string(), "path": pa.string(), "member": pa.string(), "frame": pa.int64(),
+             "ok": pa.bool_(), "error": pa.string(), "count": pa.int32(), "result": pa.string(),
+             "task": pa.string(), "model": pa.string(), "engine": pa.string(), "elapsed_ms": pa.float64()}
+    return pa.schema([(c, types[c]) for c in COLUMNS])
+
+
+def shard_files(out: Path) -> List[Path]:
+    return sorted(p for p in out.glob("part-*.parquet") if p.is_file())
+
+
+def check_run(out: Path, settings: Mapping[str, Any]) -> None:
+    """Create ``out`` and its run file, or check that a previous run there used the same settings."""
+    if out.exists() and not out.is_dir():
+        raise OutputWriteError(f"--out {out} is a file, not a folder")
+    run_file = out / RUN_FILE
+    if run_file.is_file():
+        try:
+            before = json.loads(run_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"{run_file} is unreadable ({exc}); move it away to start a new run") from exc
+        differ = [f for f in RUN_FIELDS if before.get(f) != settings.get(f)]
+        if differ:
+            f = differ[0]
+            raise InvalidInputError(f"{out} holds results of another run ({f} {before.get(f)!r}, now "
+                                    f"{settings.get(f)!r}); use another --out to keep both")
+        return
+    if out.is_dir() and shard_files(out):
+        raise InvalidInputError(f"{out} holds Parquet shards but no {RUN_FILE}: not an edgecv batch folder, "
+                                "use another --out")
+    write_text(run_file, json.dumps(dict(settings), indent=2, sort_keys=True) + "\n")
+
+
+def done_keys(out: Path) -> Set[str]:
+    """Keys of the items in complete shards. A shard that cannot be read (copied half-way by hand, disk
+    damage) is renamed ``*.unreadable`` (kept, never deleted) and its items are done again."""
+    pq = pyarrow().parquet
+    keys: Set[str] = set()
+    for shard in shard_files(out):
+        try:
+            keys.update(pq.read_table(shard, columns=["key"]).column("key").to_pylist())
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError and others
+            aside = shard.with_name(shard.name + ".unreadable")
+            log.warning("%s cannot be read (%s); renamed to %s and its items will be done again", shard, exc,
+                        aside.name)
+            os.replace(shard, aside)
+    return keys
+
+
+class ShardWriter:
+    """Buffers rows and writes them as shards of at most ``shard_rows`` rows, at least every SHARD_SECONDS."""
+
+    def __init__(self, out: Path, shard_rows: int = SHARD_ROWS) -> None:
+        self.out = out
+        self.shard_rows = shard_rows
+        self.rows: List[Dict[str, Any]] = []
+        self.written = 0
+        self.shards = 0
+        self._since = time.monotonic()
+        self._run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+    def add(self, rows: List[Dict[str, Any]]) -> None:
+        self.rows.extend(rows)
+        if len(self.rows) >= self.shard_rows or time.monotonic() - self._since >= SHARD_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self._since = time.monotonic()
+        while self.rows:
+            chunk, self.rows = self.rows[:self.shard_rows], self.rows[self.shard_rows:]
+            self._write(chunk)
+
+    def _write(self, rows: List[Dict[str, Any]]) -> None:
+        pa = pyarrow()
+        table = pa.Table.from_pylist(rows, schema=schema())
+        target = self.out / f"part-{self._run}-{self.shards:05d}.parquet"
+        with atomic_path(target) as tmp:
+            try:
+                pa.parquet.write_table(table, tmp, compression="zstd")
+            except OSError as exc:
+                raise OutputWriteError(f"cannot write {target}: {exc}") from exc
+        self.shards += 1
+        self.written += len(rows)
+
+
+def read_results(out: os.PathLike, columns: Optional[List[str]] = None):
+    """The rows of a batch folder as one pyarrow Table, sorted by path, member and frame."""
+    pq = pyarrow().parquet
+    shards = shard_files(Path(out))
+    if not shards:
+        return pyarrow().Table.from_pylist([], schema=schema()).select(columns or list(COLUMNS))
+    table = pyarrow().concat_tables([pq.read_table(s, columns=columns) for s in shards])
+    keys = [(k, "ascending") for k in ("path", "member", "frame") if columns is None or k in columns]
+    return table.sort_by(keys) if keys else table
