@@ -1,4 +1,4 @@
-"""Command line: ``edgecv detect | convert | quantize | bench | validate | mvs | batch | info | fetch``.
+"""Command line: ``edgecv detect | convert | quantize | bench | validate | mvs | batch | serve | info | fetch``.
 
 Task options and validation gates become flags from the task registry (``edgecv.tasks``); an option of
 another task's model is refused with a one-line error. Every error is one line on stderr and exit
@@ -340,6 +340,25 @@ def _ray_depth(args: argparse.Namespace, model, scene):
         files = ship_files(Path(label))
     spec = ModelSpec(label, model.engine.name, threads, files=files)
     return depth_on_ray(spec, scene, model.num_views, workers, args.address, cpu_count())
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import ServeSettings, serve
+
+    key = args.api_key
+    if key is None:
+        import os
+
+        key = os.environ.get("EDGECV_API_KEY") or None
+    settings = ServeSettings(api_key=key, max_body_mb=args.max_body_mb, max_queue=args.max_queue,
+                             workers=args.workers)
+
+    def ready(url: str) -> None:
+        print(f"edgecv: serving {', '.join(args.models)} on {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    serve(args.models, host=args.host, port=args.port, engine=args.engine, threads=args.threads,
+          settings=settings, sources=args.source or (), trust=args.trust, ready=ready)
+    return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -745,6 +764,33 @@ def build_parser() -> argparse.ArgumentParser:
     scene_args(p)
     _add_option_flags(p)
     p.set_defaults(func=_cmd_batch)
+
+    p = sub.add_parser("serve", help="an HTTP inference service with a web page, metrics and MJPEG streams",
+                       description=(
+        "Serve models over HTTP (FastAPI + uvicorn; pip install 'edgecv[serve]'): POST /v1/models/NAME/detect "
+        "(an encoded image body, a multipart field 'image', or a raw frame with ?format=nv21&width=&height=&"
+        "rotation=; ?draw=1 answers the annotated JPEG), GET /v1/models, /healthz, /metrics (Prometheus), "
+        "/v1/streams/NAME.mjpg (live annotated --source) and / (a web page: upload, webcam, streams). "
+        "Inference runs in a bounded pool: over --max-queue requests in hand the answer is 503 with Retry-After."))
+    p.add_argument("models", nargs="+", metavar="MODEL[=NAME]",
+                   help="model name or file path, served as NAME (default: the model's name or file stem)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0: "
+                   "every interface, set --api-key then)")
+    p.add_argument("--port", "-p", type=int, default=8080, help="TCP port (default %(default)s; 0: any free port)")
+    p.add_argument("--engine", "-e", choices=ENGINE_NAMES + ("auto",), help="inference engine for every model")
+    p.add_argument("--threads", "-t", type=_threads, help="engine threads per model (default: CPU cores, at most 4)")
+    p.add_argument("--workers", "-w", type=_threads, default=1,
+                   help="requests computed at once (default %(default)s: one at a time, each with all --threads)")
+    p.add_argument("--api-key", help="require this key (Authorization: Bearer KEY, X-API-Key or ?key=) on /v1 "
+                   "and /metrics (default: EDGECV_API_KEY, else none)")
+    p.add_argument("--max-body-mb", type=_finite_float, default=16.0, help="largest request body (default %(default)s)")
+    p.add_argument("--max-queue", type=_threads, default=32,
+                   help="requests in hand (running + waiting) before 503 (default %(default)s)")
+    p.add_argument("--source", action="append", metavar="NAME[@MODEL]=VIDEO_OR_CAMERA",
+                   help="a stream shown annotated at /v1/streams/NAME.mjpg: a video file (looped), camera:N or a URL "
+                        "(repeatable; default model: the first image model)")
+    trust_arg(p)
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("info", help="installed engines and locally available models")
     p.add_argument("--json", action="store_true", help="print as JSON")

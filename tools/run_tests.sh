@@ -29,5 +29,14 @@ bash tools/arm_e2e.sh
 echo "== minimal install (edgecv[ncnn])"
 bash tools/minimal_install.sh
 
+# The web page of `edgecv serve` is tested in a real headless Chromium (Debian's chromium + chromium-driver).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "== installing chromium and chromium-driver (apt-get)"
+  [ "$(id -u)" = 0 ] || { echo "needs chromium and chromium-driver (apt-get install chromium chromium-driver)" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+         chromium chromium-driver >/dev/null; }
+fi
+
 echo "== python tests"
 pytest "$@"

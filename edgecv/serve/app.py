@@ -1,0 +1,341 @@
+"""The HTTP service (FastAPI): detect on encoded images or raw camera frames, models, health, metrics, MJPEG
+streams and the web page.
+
+Status codes: 400 bad input (the ``EdgecvError`` message, never a 500), 401 missing or wrong API key,
+404 unknown model or stream, 413 body over the limit (refused from ``Content-Length`` before reading, or
+as soon as a chunked body passes it), 415 unsupported content type, 503 + ``Retry-After`` when
+``max_queue`` requests are already in hand. Answers to detect are ``result.to_dict()`` plus ``model``,
+``engine``, ``width``, ``height`` and ``latency_ms`` (time in the worker: decode + detect), exactly what
+``edgecv.load(...).detect(...)`` gives on the same bytes.
+"""
+
+
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import EdgecvError, FeatureNotInstalledError, InvalidInputError
+from .metrics import Metrics
+from .mjpeg import BOUNDARY, StreamView
+from .models import ServedModel
+from .pool import Busy, InferencePool
+
+log = logging.getLogger(__name__)
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "application/octet-stream")
+RAW_FORMATS = ("nv21", "nv12", "i420", "yuyv", "bgr", "rgb", "gray")
+RESERVED = {"format", "width", "height", "rotation", "draw", "key"}
+
+
+@dataclass
+class ServeSettings:
+    """Limits of one service: ``api_key`` (None: open), ``max_body_mb``, ``max_queue``, ``workers``."""
+
+    api_key: Optional[str] = None
+    max_body_mb: float = 16.0
+    max_queue: int = 32
+    workers: int = 1
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, error: str, message: str, headers: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.headers = status, error, message, headers or {}
+
+
+def fastapi_modules():
+    try:
+        import fastapi
+        import starlette  # noqa: F401
+    except ImportError as exc:
+        raise FeatureNotInstalledError("edgecv serve needs FastAPI and uvicorn: pip install 'edgecv[serve]'") from exc
+    return fastapi
+
+
+def _raw_frame(data: bytes, fmt: str, width: Optional[int], height: Optional[int]) -> np.ndarray:
+    """Raw frame bytes -> the array layout ``detect(format=...)`` takes."""
+    if fmt not in RAW_FORMATS:
+        raise InvalidInputError(f"format must be one of {', '.join(RAW_FORMATS)}, got {fmt!r:.30}")
+    if not width or not height or width < 2 or height < 2 or width > 16384 or height > 16384:
+        raise InvalidInputError("raw frames need width= and height= (2..16384 pixels)")
+    if fmt in ("nv21", "nv12", "i420"):
+        if width % 2 or height % 2:
+            raise InvalidInputError(f"{fmt} frames need an even width and height, got {width}x{height}")
+        shape: tuple = (height * 3 // 2, width)
+    elif fmt == "yuyv":
+        shape = (height, width, 2)
+    elif fmt == "gray":
+        shape = (height, width)
+    else:
+        shape = (height, width, 3)
+    need = int(np.prod(shape))
+    if len(data) != need:
+        raise InvalidInputError(f"a {width}x{height} {fmt} frame is {need} bytes, the body has {len(data)}")
+    return np.frombuffer(data, np.uint8).reshape(shape)
+
+
+def _task_options(served: ServedModel, query: Dict[str, str]) -> Dict[str, Any]:
+    """Per-call task options from query parameters (``?score_threshold=0.6``), parsed by the task's Option."""
+    table = {o.name: o for o in served.model.options if o.per_call and o.name not in ("format", "rotation")}
+    options = {}
+    for key, value in query.items():
+        if key in RESERVED:
+            continue
+        if key not in table:
+            known = ", ".join(sorted(table)) or "none"
+            raise InvalidInputError(f"unknown query parameter {key!r:.40} for a {served.model.task} model "
+                                    f"(options: {known})")
+        options[key] = table[key].from_text(value) if table[key].kind != "bool" else value.lower() in ("1", "true", "yes")
+    if options:
+        served.model.call_options(options)  # range checks now, before the body is read
+    return options
+
+
+def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSettings(),
+               sources: Sequence[StreamView] = ()):
+    """The FastAPI application serving ``models`` (and MJPEG ``sources``)."""
+    fastapi = fastapi_modules()
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+
+    by_name = {m.name: m for m in models}
+    streams = {s.name: s for s in sources}
+    metrics = Metrics()
+    metrics.models.set(len(by_name))
+    pool = InferencePool(settings.workers, settings.max_queue)
+    limit = int(settings.max_body_mb * 1024 * 1024)
+    started = time.monotonic()
+    stopping = threading.Event()
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        stopping.set()
+        for s in streams.values():
+            s.close()
+        pool.close()
+
+    app = fastapi.FastAPI(title="edgecv", version=_version(), lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.pool = pool
+    app.state.metrics = metrics
+
+    def error_response(exc: HttpError) -> JSONResponse:
+        return JSONResponse({"error": exc.error, "message": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(HttpError)
+    async def _http_error(request, exc: HttpError):
+        return error_response(exc)
+
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request, exc):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"error": "InvalidInputError", "message": f"{where}: {first.get('msg', 'invalid')}"},
+                            status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _starlette(request, exc):
+        return JSONResponse({"error": "HTTPError", "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    def check_key(request) -> None:
+        if settings.api_key is None:
+            return
+        given = request.headers.get("x-api-key") or request.query_params.get("key") or ""
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
+            raise HttpError(401, "Unauthorized", "missing or wrong API key (Authorization: Bearer KEY, X-API-Key: "
+                            "KEY or ?key=KEY)", {"WWW-Authenticate": "Bearer"})
+
+    def served(name: str) -> ServedModel:
+        if name not in by_name:
+            raise HttpError(404, "ModelNotFound", f"no model {name!r:.70} here; models: {', '.join(by_name)}")
+        return by_name[name]
+
+    async def read_body(request) -> bytes:
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                raise HttpError(400, "InvalidInputError", "Content-Length is not a number") from None
+            if declared > limit:
+                raise HttpError(413, "PayloadTooLarge", f"the body is {declared} bytes; the limit is {limit} "
+                                f"(--max-body-mb {settings.max_body_mb:g})")
+        chunks: List[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(413, "PayloadTooLarge", f"the body passed the limit of {limit} bytes "
+                                f"(--max-body-mb {settings.max_body_mb:g})")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def image_bytes(request, body: bytes) -> bytes:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "multipart/form-data":
+            request._body = body  # parsed from what was read under the limit (Starlette reads _body if set)
+            try:
+                form = await request.form(max_files=4, max_fields=16, max_part_size=limit)
+            except Exception as exc:  # noqa: BLE001 - a malformed form is bad input
+                raise HttpError(400, "InvalidInputError", f"cannot parse the multipart form: {exc}") from None
+            part = form.get("image")
+            if part is None or isinstance(part, str):
+                raise HttpError(400, "InvalidInputError", "the multipart form has no file field 'image'")
+            return await part.read()
+        if ctype and ctype not in IMAGE_TYPES and not ctype.startswith("image/"):
+            raise HttpError(415, "UnsupportedMediaType", f"Content-Type {ctype!r:.60}: send an encoded image "
+                            "(image/jpeg, image/png, image/webp), a multipart form with an 'image' field, or a raw "
+                            "frame with ?format=nv21&width=&height=")
+        return body
+
+    @app.post("/v1/models/{name}/detect")
+    async def detect(name: str, request: Request):
+        start = time.perf_counter()
+        check_key(request)
+        entry = served(name)
+        label, status, error = entry.name, 200, ""
+        try:
+            query = dict(request.query_params)
+            draw = query.get("draw", "0").lower() in ("1", "true", "yes")
+            fmt = query.get("format")
+            try:
+                width = int(query["width"]) if "width" in query else None
+                height = int(query["height"]) if "height" in query else None
+                rotation = int(query.get("rotation", 0))
+            except ValueError:
+                raise InvalidInputError("width, height and rotation must be whole numbers") from None
+            options = _task_options(entry, query)
+            body = await read_body(request)
+            if not fmt:
+                body = await image_bytes(request, body)
+            if not body:
+                raise InvalidInputError("the request has no image (empty body)")
+
+            def work():
+                t0 = time.perf_counter()
+                from ..image import decode_image
+
+                if fmt:
+                    frame = _raw_frame(body, fmt.lower(), width, height)
+                    result = entry.model.detect(frame, format=fmt.lower(), rotation=rotation, **options)
+                else:
+                    frame = decode_image(body, "the request body")
+                    if rotation:
+                        options["rotation"] = rotation
+                    result = entry.model.detect(frame, **options)
+                seconds = time.perf_counter() - t0
+                if draw:
+                    import cv2
+
+                    ok, buf = cv2.imencode(".jpg", result.draw(frame), [cv2.IMWRITE_JPEG_QUALITY, 90])
+                    return buf.tobytes(), result, seconds
+                h, w = frame.shape[:2] if not fmt else (height, width)
+                doc = {**result.to_dict(), "model": entry.name, "engine": entry.model.engine.name,
+                       "width": int(w), "height": int(h), "latency_ms": round(seconds * 1000, 3)}
+                return doc, result, seconds
+
+            try:
+                payload, result, seconds = await pool.run(work)
+            except Busy as exc:
+                raise HttpError(503, "Busy", str(exc), {"Retry-After": str(exc.retry_after)}) from None
+            if draw:
+                return Response(payload, media_type="image/jpeg",
+                                headers={"X-Edgecv-Count": str(len(result)), "X-Edgecv-Latency-Ms": f"{seconds * 1e3:.3f}"})
+            return JSONResponse(payload)
+        except HttpError as exc:
+            status, error = exc.status, exc.error
+            raise
+        except EdgecvError as exc:
+            status, error = 400, type(exc).__name__
+            raise HttpError(400, error, " ".join(str(exc).split())) from None
+        except Exception as exc:
+            status, error = 500, type(exc).__name__
+            log.exception("detect on %s failed", name)
+            raise HttpError(500, "InternalError", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+        finally:
+            metrics.answered(label, status, time.perf_counter() - start, error)
+
+    @app.get("/v1/models")
+    async def list_models(request: Request):
+        check_key(request)
+        return {"models": [m.describe() for m in by_name.values()],
+                "streams": [s.describe() for s in streams.values()]}
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok", "models": len(by_name), "queue_depth": pool.depth, "max_queue": pool.max_queue,
+                "uptime_s": round(time.monotonic() - started, 1)}
+
+    @app.get("/metrics")
+    async def prometheus(request: Request):
+        check_key(request)
+        metrics.queue.set(pool.depth)
+        body, ctype = metrics.render()
+        return Response(body, media_type=ctype.split(";")[0], headers={"Content-Type": ctype})
+
+    @app.get("/v1/streams/{name}.mjpg")
+    async def mjpeg(name: str, request: Request):
+        check_key(request)
+        if name not in streams:
+            raise HttpError(404, "StreamNotFound", f"no stream {name!r:.70}; streams: {', '.join(streams) or 'none'}")
+        view = streams[name]
+        stop = threading.Event()
+        frames = view.frames_for_viewer(stop)
+
+        async def parts():
+            from starlette.concurrency import run_in_threadpool
+
+            try:
+                while not stopping.is_set():
+                    if await request.is_disconnected():
+                        break
+                    part = await run_in_threadpool(next, frames, None)
+                    if part is None:
+                        break
+                    yield part
+            finally:
+                stop.set()
+                try:
+                    await run_in_threadpool(frames.close)
+                except ValueError:  # still inside next() on a worker thread: it ends at its next wake-up
+                    pass
+
+        return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                 headers={"Cache-Control": "no-store"})
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page():
+        return HTMLResponse(_page(), headers={"Cache-Control": "no-store"})
+
+    @app.get("/favicon.ico")
+    async def favicon():
+        return Response(status_code=204)
+
+    return app
+
+
+def _page() -> str:
+    return resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+
+
+def _version() -> str:
+    from ..versions import __version__
+
+    return __version__
+
+
