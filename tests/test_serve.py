@@ -23,6 +23,7 @@ import pytest
 from conftest import PHOTOS, SCRFD, cached_model
 
 POSE = "lightweight_openpose_hpe0001"
+MVS = "patchmatchnet_640x416_n5"
 
 
 class Server:
@@ -61,7 +62,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(shared):
-    s = Server(f"{SCRFD}=faces", f"{POSE}=pose", "--threads", "2", "--workers", "2", "--max-queue", "64",
+    s = Server(f"{SCRFD}=faces", f"{POSE}=pose", f"{MVS}=depth", "--threads", "2", "--workers", "2", "--max-queue", "64",
                "--max-body-mb", "2", "--source", f"pets@pose={shared / 'video' / 'pets_walk_480x360.avi'}")
     yield s
     assert s.stop()  # SIGTERM: a clean shutdown
@@ -76,11 +77,12 @@ def _expect(model_name: str, engine_model, data: bytes) -> dict:
 def test_models_health_and_the_answer_is_detect(server, shared):
     models = server.client.get("/v1/models").json()
     assert [(m["name"], m["task"], m["engine"]) for m in models["models"]] == [
-        ("faces", "scrfd", "onnxruntime"), ("pose", "openpose", "onnxruntime")]
+        ("faces", "scrfd", "onnxruntime"), ("pose", "openpose", "onnxruntime"), ("depth", "mvs", "onnxruntime")]
+    assert models["models"][2]["num_views"] == 5 and models["models"][2]["input_size"] == [416, 640]
     assert models["models"][0]["input_size"] == [640, 640] and "score_threshold" in models["models"][0]["options"]
     assert models["streams"][0]["url"] == "/v1/streams/pets.mjpg"
     health = server.client.get("/healthz").json()
-    assert health["status"] == "ok" and health["models"] == 2
+    assert health["status"] == "ok" and health["models"] == 3
 
     data = (shared / "images" / "group_t1.jpg").read_bytes()
     r = server.client.post("/v1/models/faces/detect", content=data, headers={"Content-Type": "image/jpeg"})
@@ -103,6 +105,26 @@ def test_models_health_and_the_answer_is_detect(server, shared):
     r = server.client.post("/v1/models/pose/detect", content=street, headers={"Content-Type": "image/jpeg"})
     pose_want = _expect("pose", cached_model("onnxruntime", POSE), street)
     assert r.status_code == 200 and r.json()["people"] == pose_want["people"] and pose_want["count"] >= 2
+
+
+def test_multi_view_stereo_over_http_is_detect_on_the_same_views(server, shared):
+    """MVS: a multipart form with the reference view and its sources ('view' images + 'cam' files)."""
+    from edgecv.tasks.mvs import load_scene
+
+    root = shared / "data" / "mvs_office_8view"
+    scene = load_scene(root)
+    order = [0] + scene.sources(0, 4)
+    files = [("view", (f"{v}.jpg", scene.image_paths[v].read_bytes(), "image/jpeg")) for v in order]
+    files += [("cam", (f"{v}_cam.txt", (root / "cams" / f"{v:08d}_cam.txt").read_bytes(), "text/plain"))
+              for v in order]
+    r = server.client.post("/v1/models/depth/detect", files=files)
+    assert r.status_code == 200, r.text
+    want = cached_model("onnxruntime", MVS).detect(scene, ref=0).to_dict()
+    doc = r.json()
+    assert {k: doc[k] for k in want if k != "view"} == {k: v for k, v in want.items() if k != "view"}
+    assert doc["valid_pixels"] > 0.5 * 416 * 640 and (doc["width"], doc["height"]) == (640, 416)
+    r = server.client.post("/v1/models/depth/detect", files=files[:4] + files[5:9])
+    assert r.status_code == 400 and "takes 5 views" in r.json()["message"]
 
 
 def test_concurrent_clients_each_get_exactly_detect(server, shared):
@@ -172,7 +194,8 @@ def test_bad_input_gets_4xx_with_the_message_never_500(server, shared):
         (c.post("/v1/models/faces/detect?format=nv21", content=b"x"), 400, "width="),
         (c.post("/v1/models/faces/detect?rotation=45", content=(shared / "images" / "street_1.jpg").read_bytes(),
                 headers=jpeg), 400, "rotation"),
-        (c.post("/v1/models/nope/detect", content=b"x", headers=jpeg), 404, "faces, pose"),
+        (c.post("/v1/models/nope/detect", content=b"x", headers=jpeg), 404, "faces, pose, depth"),
+        (c.post("/v1/models/depth/detect", content=b"x", headers=jpeg), 400, "multipart form with 5 'view'"),
         (c.get("/v1/streams/nope.mjpg"), 404, "pets"),
         (c.get("/v1/nothing"), 404, ""),
     ]
@@ -222,7 +245,7 @@ def test_metrics_count_requests_by_model_and_status(server, shared):
     assert delta("edgecv_errors_total", model="pose", error="ImageReadError") == 1
     assert delta("edgecv_request_latency_seconds_count", model="pose") == 3
     assert delta("edgecv_request_latency_seconds_sum", model="pose") > 0.01
-    assert after[("edgecv_queue_depth", ())] == 0 and after[("edgecv_models", ())] == 2
+    assert after[("edgecv_queue_depth", ())] == 0 and after[("edgecv_models", ())] == 3
 
 
 def test_mjpeg_stream_gives_annotated_jpeg_frames(server):
@@ -331,7 +354,7 @@ def test_web_page_in_headless_chromium(server, shared):
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
         driver.get(server.url + "/")
-        WebDriverWait(driver, 30).until(lambda d: len(Select(d.find_element(By.ID, "model")).options) == 2)
+        WebDriverWait(driver, 30).until(lambda d: len(Select(d.find_element(By.ID, "model")).options) == 3)
         driver.find_element(By.ID, "file").send_keys(str(shared / "images" / "group_t1.jpg"))
         WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "count").text != "")
         assert driver.find_element(By.ID, "count").text == "6 faces"

@@ -203,6 +203,26 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                             "frame with ?format=nv21&width=&height=")
         return body
 
+    async def views_from_form(request, body: bytes, entry: ServedModel) -> list:
+        """Multi-view stereo: a multipart form with ``view`` images and ``cam`` files (MVSNet text), one of
+        each per view, reference first."""
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "multipart/form-data":
+            raise InvalidInputError(f"{entry.name} is a multi-view stereo model: send a multipart form with "
+                                    f"{entry.model.num_views} 'view' images and as many 'cam' files, reference first")
+        request._body = body
+        n = entry.model.num_views
+        try:
+            form = await request.form(max_files=2 * n + 2, max_fields=2 * n + 8, max_part_size=limit)
+        except Exception as exc:  # noqa: BLE001
+            raise HttpError(400, "InvalidInputError", f"cannot parse the multipart form: {exc}") from None
+        images = [await f.read() for f in form.getlist("view") if not isinstance(f, str)]
+        cams = [await f.read() if not isinstance(f, str) else f.encode() for f in form.getlist("cam")]
+        if len(images) != n or len(cams) != n:
+            raise InvalidInputError(f"{entry.name} takes {n} views: got {len(images)} 'view' images and "
+                                    f"{len(cams)} 'cam' files")
+        return list(zip(images, cams))
+
     @app.post("/v1/models/{name}/detect")
     async def detect(name: str, request: Request):
         start = time.perf_counter()
@@ -221,7 +241,10 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                 raise InvalidInputError("width, height and rotation must be whole numbers") from None
             options = _task_options(entry, query)
             body = await read_body(request)
-            if not fmt:
+            views = None
+            if entry.model.task == "mvs":
+                views = await views_from_form(request, body, entry)
+            elif not fmt:
                 body = await image_bytes(request, body)
             if not body:
                 raise InvalidInputError("the request has no image (empty body)")
@@ -230,7 +253,14 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                 t0 = time.perf_counter()
                 from ..image import decode_image
 
-                if fmt:
+                if views is not None:
+                    from ..tasks.mvs import View, parse_cam
+
+                    chosen = [View(decode_image(img, f"view {i}"), parse_cam(cam, f"cam {i}"), i)
+                              for i, (img, cam) in enumerate(views)]
+                    result = entry.model.detect(chosen, **options)
+                    frame = None
+                elif fmt:
                     frame = _raw_frame(body, fmt.lower(), width, height)
                     result = entry.model.detect(frame, format=fmt.lower(), rotation=rotation, **options)
                 else:
@@ -242,9 +272,13 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                 if draw:
                     import cv2
 
-                    ok, buf = cv2.imencode(".jpg", result.draw(frame), [cv2.IMWRITE_JPEG_QUALITY, 90])
+                    drawn = result.draw() if frame is None else result.draw(frame)
+                    ok, buf = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
                     return buf.tobytes(), result, seconds
-                h, w = frame.shape[:2] if not fmt else (height, width)
+                if frame is None:
+                    h, w = result.depth.shape
+                else:
+                    h, w = frame.shape[:2] if not fmt else (height, width)
                 doc = {**result.to_dict(), "model": entry.name, "engine": entry.model.engine.name,
                        "width": int(w), "height": int(h), "latency_ms": round(seconds * 1000, 3)}
                 return doc, result, seconds
@@ -255,7 +289,8 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                 raise HttpError(503, "Busy", str(exc), {"Retry-After": str(exc.retry_after)}) from None
             if draw:
                 return Response(payload, media_type="image/jpeg",
-                                headers={"X-Edgecv-Count": str(len(result)), "X-Edgecv-Latency-Ms": f"{seconds * 1e3:.3f}"})
+                                headers={"X-Edgecv-Count": str(result.to_dict()["count"]),
+                                         "X-Edgecv-Latency-Ms": f"{seconds * 1e3:.3f}"})
             return JSONResponse(payload)
         except HttpError as exc:
             status, error = exc.status, exc.error

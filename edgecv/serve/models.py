@@ -26,7 +26,8 @@ class ServedModel:
             size = m.static_input_size()
         if size is None and getattr(m, "size", None) is not None:
             size = m.size
-        return {"name": self.name, "model": self.source, "task": m.task, "engine": m.engine.name,
+        extra = {"num_views": m.num_views} if hasattr(m, "num_views") else {}
+        return {"name": self.name, "model": self.source, "task": m.task, "engine": m.engine.name, **extra,
                 "threads": m.engine.threads, "input_size": list(size) if isinstance(size, tuple) else size,
                 "options": sorted(o.name for o in m.options
                                    if o.per_call and o.kind != "object" and o.name not in ("format", "rotation"))}

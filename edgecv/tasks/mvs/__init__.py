@@ -8,7 +8,7 @@ from .depth_io import read_depth, read_ply, write_depth, write_ply
 from .fusion import FusionParams, Reconstruction, filter_depth, fuse, reconstruct
 from .model import PatchmatchNetModel, relative_projections
 from .result import DepthMap
-from .scene import MvsCamera, Scene, View, load_scene, read_cam_file, read_pair_file
+from .scene import MvsCamera, Scene, View, load_scene, parse_cam, read_cam_file, read_pair_file
 
 SPEC = TaskSpec(
     name="mvs", title="multi-view stereo (PatchmatchNet)", model=PatchmatchNetModel, result=DepthMap,
@@ -17,5 +17,5 @@ SPEC = TaskSpec(
     min_calibration=(4, 1))
 
 __all__ = ["SPEC", "PatchmatchNetModel", "DepthMap", "MvsCamera", "Scene", "View", "FusionParams", "Reconstruction",
-           "load_scene", "read_cam_file", "read_pair_file", "filter_depth", "fuse", "reconstruct",
+           "load_scene", "parse_cam", "read_cam_file", "read_pair_file", "filter_depth", "fuse", "reconstruct",
            "relative_projections", "read_depth", "write_depth", "read_ply", "write_ply"]

@@ -132,13 +132,23 @@ def read_cam_file(path: Union[str, os.PathLike], size: Optional[Tuple[int, int]]
         raise SceneError(f"cam file not found: {p}")
     try:
         data = p.read_bytes()
+    except OSError as exc:
+        raise SceneError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    return parse_cam(data, str(p), size, depth_format)
+
+
+def parse_cam(data: bytes, where: str, size: Optional[Tuple[int, int]] = None, depth_format: str = "auto"
+              ) -> MvsCamera:
+    """Parse and check the bytes of a cam file (``where`` names it in errors); see :func:`read_cam_file`."""
+    if depth_format not in DEPTH_FORMATS:
+        raise InvalidInputError(f"depth_format must be one of {DEPTH_FORMATS}, got {depth_format!r}")
+    p = where
+    try:
         if len(data) > MAX_CAM_BYTES:
             raise SceneError(f"{p}: {len(data)} bytes is too large for a cam file")
         lines = [ln.strip() for ln in data.decode("utf-8").splitlines()]
     except UnicodeDecodeError:
         raise SceneError(f"{p}: not a text cam file (bad UTF-8)") from None
-    except OSError as exc:
-        raise SceneError(f"{p}: cannot read ({exc.strerror or exc})") from None
     try:
         e_at = lines.index("extrinsic")
         k_at = lines.index("intrinsic")
@@ -150,7 +160,7 @@ def read_cam_file(path: Union[str, os.PathLike], size: Optional[Tuple[int, int]]
         raise SceneError(f"malformed cam file {p}: {exc}") from None
     if E.shape != (4, 4) or K.shape != (3, 3):
         raise SceneError(f"malformed cam file {p}: expected a 4x4 extrinsic and a 3x3 intrinsic")
-    d_min, d_max = _depth_range(values, depth_format, str(p))
+    d_min, d_max = _depth_range(values, depth_format, p)
     try:
         camera = MvsCamera(K=K, extrinsic=E, depth_min=d_min, depth_max=d_max, size=size or (1, 1))
         return camera if size else replace(camera, size=camera.implied_size())
