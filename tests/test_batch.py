@@ -154,6 +154,9 @@ def test_bad_arguments_are_typed_errors_before_any_work(inputs, tmp_path):
     result = run_without_module("pyarrow", f"edgecv.batch.run([{inputs['args'][0]!r}], {FAST!r}, out='x')",
                                 "FeatureNotInstalledError")
     assert "OK" in result.stdout and "edgecv[batch]" in result.stdout, result.stderr[-500:]
+    result = run_without_module("ray", f"edgecv.batch.run([{inputs['args'][0]!r}], {FAST!r}, out='x', backend='ray')",
+                                "FeatureNotInstalledError")
+    assert "OK" in result.stdout and "edgecv[batch]" in result.stdout, result.stderr[-500:]
 
 
 def test_an_unreadable_shard_is_kept_aside_and_its_items_redone(inputs, tmp_path):

@@ -378,3 +378,12 @@ def test_web_page_in_headless_chromium(server, shared):
         assert driver.find_element(By.ID, "error").text == ""
     finally:
         driver.quit()
+
+
+def test_missing_serve_extra_names_it():
+    from conftest import run_without_module
+
+    for module in ("fastapi", "uvicorn"):
+        result = run_without_module(module, "import edgecv.serve; edgecv.serve.serve(['scrfd_500m_bnkps_640'], port=0)",
+                                    "FeatureNotInstalledError")
+        assert "OK" in result.stdout and "edgecv[serve]" in result.stdout, result.stderr[-500:]
