@@ -94,7 +94,7 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
         workers, threads_per_worker: default: one single-thread worker per CPU core. Locally (and on a local
             Ray), workers x threads must not exceed the cores.
         shard_rows: rows per Parquet shard at most (smaller shards: less redone after a crash, more files).
-        progress: ``progress(done, total, errors)`` after each job.
+        progress: ``progress(done, total, errors)`` once before the first job and after each job.
 
     Returns a :class:`BatchSummary`; read the rows with :func:`read_results`.
     """
@@ -142,6 +142,8 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
 
     writer = ShardWriter(out, shard_rows)
     errors = processed = 0
+    if progress is not None:
+        progress(0, total, 0)
     start = time.perf_counter()
     try:
         for rows in _rows(backend, spec, jobs_of(todo), workers, address, cores):
