@@ -93,19 +93,11 @@ def main() -> None:
             print(f"{model:22s} pool / one process: {pool['items_per_s'] / one['items_per_s']:.2f}x", flush=True)
         res = resume(MODELS[0], work)
         print("resume after SIGKILL:", json.dumps(res), flush=True)
-    doc = {"cpu": _cpu(), "cores": cores, "throughput": rows, "resume": res}
+    from edgecv.store.profiles import cpu_model
+
+    doc = {"cpu": cpu_model(), "cores": cores, "throughput": rows, "resume": res}
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

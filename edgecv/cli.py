@@ -326,19 +326,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 def _ray_depth(args: argparse.Namespace, model, scene):
     """``edgecv mvs --backend ray``: a depth provider running the views on Ray actors."""
-    from .batch import ModelSpec, split_cores
-    from .batch.holder import ship_files
+    from .batch import split_cores
+    from .batch.holder import model_spec
     from .batch.ray_backend import depth_on_ray
     from .engines import cpu_count
-    from .loading import looks_like_path
 
     workers, threads = split_cores(args.workers, args.threads, cpu_count(), check=args.address is None)
-    label = str(args.model)
-    files = None
-    if looks_like_path(label):
-        label = str(Path(label).expanduser().resolve())
-        files = ship_files(Path(label))
-    spec = ModelSpec(label, model.engine.name, threads, files=files)
+    spec = model_spec(str(args.model), model.engine.name, threads, ship=True)
     return depth_on_ray(spec, scene, model.num_views, workers, args.address, cpu_count())
 
 
@@ -571,13 +565,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def engine_args(p: argparse.ArgumentParser, default_model: str) -> None:
+    def engine_args(p: argparse.ArgumentParser, default_model: str, threads: bool = True) -> None:
         p.add_argument("--model", "-m", default=default_model,
                        help="model name (see `edgecv info`) or .onnx/.param/.mnn path (default: %(default)s)")
         p.add_argument("--engine", "-e", choices=ENGINE_NAMES + ("auto",),
                        help="inference engine (default: onnxruntime for names, the file's engine for paths); auto: "
                             "the fastest that passed its gates in this device's profile (edgecv bench)")
-        p.add_argument("--threads", "-t", type=_threads, help="engine threads (default: CPU cores, at most 4)")
+        if threads:
+            p.add_argument("--threads", "-t", type=_threads, help="engine threads (default: CPU cores, at most 4)")
         trust_arg(p)
 
     def trust_arg(p: argparse.ArgumentParser) -> None:
@@ -741,11 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
         "same --out skips finished items, so a killed run resumes without losing or duplicating rows. Broken "
         "inputs become error rows. Prints a summary line (items, errors, items/s)."))
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="folders, globs, .txt lists, images, archives, videos")
-    p.add_argument("--model", "-m", default="scrfd_2.5g_bnkps_640",
-                   help="model name (see `edgecv info`) or .onnx/.param/.mnn path (default: %(default)s)")
-    p.add_argument("--engine", "-e", choices=ENGINE_NAMES + ("auto",),
-                   help="inference engine (default: onnxruntime for names, the file's engine for paths)")
-    trust_arg(p)
+    engine_args(p, "scrfd_2.5g_bnkps_640", threads=False)
     p.add_argument("--out", "-o", required=True, help="output folder (Parquet shards); re-run to resume")
     p.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="local worker processes (default) or a Ray actor pool")

@@ -24,7 +24,6 @@ YUV420 = ("nv21", "nv12", "i420")
 _TO_BGR = {"bgr": None, "rgb": "COLOR_RGB2BGR", "bgra": "COLOR_BGRA2BGR", "rgba": "COLOR_RGBA2BGR",
            "gray": "COLOR_GRAY2BGR", "nv21": "COLOR_YUV2BGR_NV21", "nv12": "COLOR_YUV2BGR_NV12",
            "i420": "COLOR_YUV2BGR_I420", "yuyv": "COLOR_YUV2BGR_YUYV"}
-_ROTATE = {90: "ROTATE_90_COUNTERCLOCKWISE", 180: "ROTATE_180", 270: "ROTATE_90_CLOCKWISE"}
 
 
 def check_format(format: str) -> str:
@@ -33,10 +32,15 @@ def check_format(format: str) -> str:
     return format
 
 
-def check_rotation(rotation) -> int:
-    if isinstance(rotation, bool) or rotation not in ROTATIONS:
-        raise InvalidInputError(f"rotation must be one of {list(ROTATIONS)} (degrees clockwise), got {rotation!r:.40}")
-    return int(rotation)
+def frame_shape(format: str, height: int, width: int) -> Tuple[int, ...]:
+    """The array shape of a ``format`` frame holding a ``height`` x ``width`` picture (what ``stored_size``
+    reads back), e.g. to lay out raw bytes from a camera."""
+    check_format(format)
+    if format in YUV420:
+        return (height * 3 // 2, width)
+    if format == "gray":
+        return (height, width)
+    return (height, width, {"bgr": 3, "rgb": 3, "bgra": 4, "rgba": 4, "yuyv": 2}[format])
 
 
 def stored_size(frame: np.ndarray, format: str) -> Tuple[int, int]:
@@ -86,13 +90,6 @@ def to_bgr(frame: np.ndarray, format: str) -> np.ndarray:
         return frame
     src = frame[..., 0] if format == "gray" and frame.ndim == 3 else frame
     return cv2.cvtColor(np.ascontiguousarray(src), getattr(cv2, code))
-
-
-def upright_image(frame_bgr: np.ndarray, rotation: int) -> np.ndarray:
-    """A BGR frame turned upright (cv2.rotate)."""
-    import cv2
-
-    return frame_bgr if rotation == 0 else cv2.rotate(frame_bgr, getattr(cv2, _ROTATE[rotation]))
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,28 @@ def materialise(files: Dict[str, Tuple[str, bytes]], main: str) -> Path:
     return folder / main
 
 
+def error_row(item: Item, error: str, model: str, task: Optional[str] = None, engine: Optional[str] = None,
+              elapsed_ms: Optional[float] = None) -> Dict[str, Any]:
+    """The row of an item that failed: ``error`` is ``"Type: message"``."""
+    return {"key": item.key, "path": item.path, "member": item.member, "frame": item.frame, "ok": False,
+            "error": error, "count": None, "result": None, "task": task, "model": model, "engine": engine,
+            "elapsed_ms": elapsed_ms}
+
+
+def model_spec(model: str, engine: Optional[str], threads: int, options: Optional[Dict[str, Any]] = None,
+               scene_options: Optional[Dict[str, Any]] = None, ship: bool = False) -> ModelSpec:
+    """A ModelSpec for ``model`` as the user gave it: paths made absolute (the ``model`` column and the workers
+    see the same file), and with ``ship`` their files attached for workers on other machines."""
+    from ..loading import looks_like_path
+
+    label = os.fspath(model)
+    path = looks_like_path(label)
+    if path:
+        label = str(Path(label).expanduser().resolve())
+    return ModelSpec(label, engine, threads, dict(options or {}), dict(scene_options or {}),
+                     ship_files(Path(label)) if ship and path else None)
+
+
 class ModelHolder:
     """Loads ``spec`` once; ``run(job)`` -> one row (dict of COLUMNS) per item of the job."""
 
@@ -112,10 +134,6 @@ class ModelHolder:
             self._scene = (item.path, load_scene(item.path, **self.scene_options))
         return self.model.detect(self._scene[1], ref=item.frame)
 
-    def _base(self, item: Item) -> Dict[str, Any]:
-        return {"key": item.key, "path": item.path, "member": item.member, "frame": item.frame,
-                "task": self.model.task, "model": self.label, "engine": self.model.engine.name}
-
     def _row(self, item: Item, compute: Any, start: Optional[float] = None) -> Dict[str, Any]:
         start = time.perf_counter() if start is None else start
         try:
@@ -126,10 +144,12 @@ class ModelHolder:
             if not isinstance(exc, EdgecvError):
                 log.warning("%s: %s: %s", item.path, type(exc).__name__, exc)
             return self._error(item, exc, start)
-        return {**self._base(item), "ok": True, "error": None, "count": int(doc.get("count", len(result))),
-                "result": text, "elapsed_ms": (time.perf_counter() - start) * 1e3}
+        return {"key": item.key, "path": item.path, "member": item.member, "frame": item.frame, "ok": True,
+                "error": None, "count": int(doc.get("count", len(result))), "result": text, "task": self.model.task,
+                "model": self.label, "engine": self.model.engine.name,
+                "elapsed_ms": (time.perf_counter() - start) * 1e3}
 
     def _error(self, item: Item, exc: BaseException, start: float) -> Dict[str, Any]:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        return {**self._base(item), "ok": False, "error": f"{type(exc).__name__}: {message}", "count": None,
-                "result": None, "elapsed_ms": (time.perf_counter() - start) * 1e3}
+        return error_row(item, f"{type(exc).__name__}: {message}", self.label, self.model.task,
+                         self.model.engine.name, (time.perf_counter() - start) * 1e3)

@@ -24,11 +24,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set,
 
 from ..errors import ImageReadError, InvalidInputError
 from ..image import decode_image
+from ..streams.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".jp2"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 JOB_ITEMS = 8          # images / archive members per job
 VIDEO_JOB_FRAMES = 32  # frames per video job

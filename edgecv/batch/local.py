@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..errors import EngineRuntimeError
-from .holder import ModelHolder, ModelSpec
+from .holder import ModelHolder, ModelSpec, error_row
 from .inputs import Job
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,6 @@ def _run(job: Job) -> List[Dict[str, Any]]:
 def _split(job: Job) -> List[Job]:
     return [Job(job.kind, job.path, [item], {k: v for k, v in job.data.items() if k == item.member})
             for item in job.items]
-
-
-def _died_row(spec_label: str, job: Job) -> Dict[str, Any]:
-    item = job.items[0]
-    return {"key": item.key, "path": item.path, "member": item.member, "frame": item.frame, "ok": False,
-            "error": "WorkerCrash: the worker process died on this input (a native crash in a decoder or engine)",
-            "count": None, "result": None, "task": None, "model": spec_label, "engine": None, "elapsed_ms": None}
 
 
 def run_local(spec: ModelSpec, jobs: Iterable[Job], workers: int) -> Iterator[List[Dict[str, Any]]]:
@@ -129,7 +122,8 @@ def run_local(spec: ModelSpec, jobs: Iterable[Job], workers: int) -> Iterator[Li
                         log.warning("a worker died on %s %s; recorded as an error row", job.path,
                                     job.items[0].member or job.items[0].frame or "")
                         restarts = 0
-                        yield [_died_row(spec.model, job)]
+                        yield [error_row(job.items[0], "WorkerCrash: the worker process died on this input (a native "
+                                         "crash in a decoder or engine)", spec.model)]
                     else:
                         suspects.extend(_split(job))
             if broken:

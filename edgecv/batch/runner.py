@@ -6,16 +6,16 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from ..engines import cpu_count
 from ..errors import InvalidInputError
-from ..loading import load, looks_like_path
+from ..loading import load
 from ..tasks import VIEWS, get_task
 from ..versions import __version__
-from .holder import ModelSpec, ship_files
+from .holder import ModelSpec, model_spec
 from .inputs import expand, jobs_of, plan
 from .shards import SHARD_ROWS, ShardWriter, check_run, done_keys, pyarrow
 
@@ -117,9 +117,10 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
     workers, threads = split_cores(workers, threads_per_worker, cores, check=address is None)
 
     options = dict(options or {})
-    label = os.fspath(model)
-    if looks_like_path(label):
-        label = str(Path(label).expanduser().resolve())
+    # engine="auto" is resolved by each worker from its machine's device profile (edgecv bench).
+    spec = model_spec(model, engine, threads, options,
+                      {"depth_format": depth_format, "scale_intrinsics": scale_intrinsics})
+    label = spec.model
     # Load once here: a bad model, engine or option fails now, with its own error, before any worker starts.
     probe = load(label, engine=engine, threads=1, trust=trust, **options)
     task, engine_name = probe.task, probe.engine.name
@@ -131,10 +132,10 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
     paths = expand([os.fspath(i) for i in inputs], scenes=scenes)
     check_run(out, settings)
 
-    files = ship_files(Path(label)) if backend == "ray" and looks_like_path(label) else None
-    # engine="auto" is resolved by each worker from its machine's device profile (edgecv bench).
-    spec = ModelSpec(label, engine if engine == "auto" else engine_name, threads, options,
-                     {"depth_format": depth_format, "scale_intrinsics": scale_intrinsics}, files)
+    if engine != "auto":
+        spec = replace(spec, engine=engine_name)
+    if backend == "ray":  # the files travel with the jobs, for machines that do not share this disk
+        spec = model_spec(spec.model, spec.engine, threads, options, spec.scene_options, ship=True)
     todo, skipped = plan(paths, every, done_keys(out), _scene_views(spec.scene_options) if scenes else None)
     total = len(todo)
     log.info("%d items to do, %d done before; %s backend, %d workers x %d threads", total, skipped, backend,

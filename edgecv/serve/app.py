@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import EdgecvError, FeatureNotInstalledError, InvalidInputError
+from ..versions import __version__
 from .metrics import Metrics
 from .mjpeg import BOUNDARY, StreamView
 from .models import ServedModel
@@ -29,7 +30,6 @@ from .pool import Busy, InferencePool
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "application/octet-stream")
-RAW_FORMATS = ("nv21", "nv12", "i420", "yuyv", "bgr", "rgb", "gray")
 RESERVED = {"format", "width", "height", "rotation", "draw", "key"}
 
 
@@ -49,31 +49,23 @@ class HttpError(Exception):
         self.status, self.error, self.message, self.headers = status, error, message, headers or {}
 
 
-def fastapi_modules():
+def serve_module(name: str):
+    """``fastapi`` or ``uvicorn``, or FeatureNotInstalledError naming the extra."""
+    import importlib
+
     try:
-        import fastapi
-        import starlette  # noqa: F401
+        return importlib.import_module(name)
     except ImportError as exc:
         raise FeatureNotInstalledError("edgecv serve needs FastAPI and uvicorn: pip install 'edgecv[serve]'") from exc
-    return fastapi
 
 
 def _raw_frame(data: bytes, fmt: str, width: Optional[int], height: Optional[int]) -> np.ndarray:
-    """Raw frame bytes -> the array layout ``detect(format=...)`` takes."""
-    if fmt not in RAW_FORMATS:
-        raise InvalidInputError(f"format must be one of {', '.join(RAW_FORMATS)}, got {fmt!r:.30}")
+    """Raw frame bytes -> the array layout ``detect(format=...)`` takes (its checks do the rest)."""
+    from ..frames import frame_shape
+
     if not width or not height or width < 2 or height < 2 or width > 16384 or height > 16384:
         raise InvalidInputError("raw frames need width= and height= (2..16384 pixels)")
-    if fmt in ("nv21", "nv12", "i420"):
-        if width % 2 or height % 2:
-            raise InvalidInputError(f"{fmt} frames need an even width and height, got {width}x{height}")
-        shape: tuple = (height * 3 // 2, width)
-    elif fmt == "yuyv":
-        shape = (height, width, 2)
-    elif fmt == "gray":
-        shape = (height, width)
-    else:
-        shape = (height, width, 3)
+    shape = frame_shape(fmt, height, width)
     need = int(np.prod(shape))
     if len(data) != need:
         raise InvalidInputError(f"a {width}x{height} {fmt} frame is {need} bytes, the body has {len(data)}")
@@ -100,7 +92,7 @@ def _task_options(served: ServedModel, query: Dict[str, str]) -> Dict[str, Any]:
 def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSettings(),
                sources: Sequence[StreamView] = ()):
     """The FastAPI application serving ``models`` (and MJPEG ``sources``)."""
-    fastapi = fastapi_modules()
+    fastapi = serve_module("fastapi")
     from fastapi import Request
     from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
@@ -123,7 +115,7 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
             s.close()
         pool.close()
 
-    app = fastapi.FastAPI(title="edgecv", version=_version(), lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = fastapi.FastAPI(title="edgecv", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.pool = pool
     app.state.metrics = metrics
 
@@ -185,14 +177,21 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def content_type(request) -> str:
+        return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    async def parse_form(request, body: bytes, files: int):
+        """The multipart form in ``body`` (read under the limit: Starlette parses ``_body`` when it is set)."""
+        request._body = body
+        try:
+            return await request.form(max_files=files, max_fields=files + 8, max_part_size=limit)
+        except Exception as exc:  # noqa: BLE001 - a malformed form is bad input
+            raise HttpError(400, "InvalidInputError", f"cannot parse the multipart form: {exc}") from None
+
     async def image_bytes(request, body: bytes) -> bytes:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        ctype = content_type(request)
         if ctype == "multipart/form-data":
-            request._body = body  # parsed from what was read under the limit (Starlette reads _body if set)
-            try:
-                form = await request.form(max_files=4, max_fields=16, max_part_size=limit)
-            except Exception as exc:  # noqa: BLE001 - a malformed form is bad input
-                raise HttpError(400, "InvalidInputError", f"cannot parse the multipart form: {exc}") from None
+            form = await parse_form(request, body, 4)
             part = form.get("image")
             if part is None or isinstance(part, str):
                 raise HttpError(400, "InvalidInputError", "the multipart form has no file field 'image'")
@@ -206,16 +205,11 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
     async def views_from_form(request, body: bytes, entry: ServedModel) -> list:
         """Multi-view stereo: a multipart form with ``view`` images and ``cam`` files (MVSNet text), one of
         each per view, reference first."""
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "multipart/form-data":
-            raise InvalidInputError(f"{entry.name} is a multi-view stereo model: send a multipart form with "
-                                    f"{entry.model.num_views} 'view' images and as many 'cam' files, reference first")
-        request._body = body
         n = entry.model.num_views
-        try:
-            form = await request.form(max_files=2 * n + 2, max_fields=2 * n + 8, max_part_size=limit)
-        except Exception as exc:  # noqa: BLE001
-            raise HttpError(400, "InvalidInputError", f"cannot parse the multipart form: {exc}") from None
+        if content_type(request) != "multipart/form-data":
+            raise InvalidInputError(f"{entry.name} is a multi-view stereo model: send a multipart form with "
+                                    f"{n} 'view' images and as many 'cam' files, reference first")
+        form = await parse_form(request, body, 2 * n + 2)
         images = [await f.read() for f in form.getlist("view") if not isinstance(f, str)]
         cams = [await f.read() if not isinstance(f, str) else f.encode() for f in form.getlist("cam")]
         if len(images) != n or len(cams) != n:
@@ -260,14 +254,13 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                               for i, (img, cam) in enumerate(views)]
                     result = entry.model.detect(chosen, **options)
                     frame = None
-                elif fmt:
-                    frame = _raw_frame(body, fmt.lower(), width, height)
-                    result = entry.model.detect(frame, format=fmt.lower(), rotation=rotation, **options)
                 else:
-                    frame = decode_image(body, "the request body")
-                    if rotation:
-                        options["rotation"] = rotation
-                    result = entry.model.detect(frame, **options)
+                    if fmt:
+                        frame = _raw_frame(body, fmt.lower(), width, height)
+                        options["format"] = fmt.lower()
+                    else:
+                        frame = decode_image(body, "the request body")
+                    result = entry.model.detect(frame, rotation=rotation, **options)
                 seconds = time.perf_counter() - t0
                 if draw:
                     import cv2
@@ -368,9 +361,5 @@ def _page() -> str:
     return resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
 
 
-def _version() -> str:
-    from ..versions import __version__
-
-    return __version__
 
 

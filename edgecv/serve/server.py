@@ -6,8 +6,8 @@ import logging
 import socket
 from typing import Optional, Sequence
 
-from ..errors import FeatureNotInstalledError, InvalidInputError, OutputWriteError
-from .app import ServeSettings, create_app
+from ..errors import InvalidInputError, OutputWriteError
+from .app import ServeSettings, create_app, serve_module
 from .mjpeg import StreamView
 from .models import load_models, split_source_arg
 
@@ -39,10 +39,7 @@ def serve(models: Sequence[str], *, host: str = "127.0.0.1", port: int = 8080, e
           trust: bool = False, ready=None) -> None:
     """Load ``models`` (``MODEL[=NAME]``), then serve until interrupted. ``ready(url)`` is called once
     listening."""
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise FeatureNotInstalledError("edgecv serve needs FastAPI and uvicorn: pip install 'edgecv[serve]'") from exc
+    uvicorn = serve_module("uvicorn")
     if settings.max_queue < 1 or settings.workers < 1 or not settings.max_body_mb > 0:
         raise InvalidInputError("--max-queue and --workers must be >= 1 and --max-body-mb > 0")
     served = load_models(models, engine, threads, trust)

@@ -125,8 +125,6 @@ def read_cam_file(path: Union[str, os.PathLike], size: Optional[Tuple[int, int]]
                   depth_format: str = "auto") -> MvsCamera:
     """Parse and check a cam file; ``size`` (H, W) is the size of the image the intrinsics refer to
     (default: twice the principal point)."""
-    if depth_format not in DEPTH_FORMATS:
-        raise InvalidInputError(f"depth_format must be one of {DEPTH_FORMATS}, got {depth_format!r}")
     p = Path(path)
     if not p.is_file():
         raise SceneError(f"cam file not found: {p}")
@@ -142,13 +140,12 @@ def parse_cam(data: bytes, where: str, size: Optional[Tuple[int, int]] = None, d
     """Parse and check the bytes of a cam file (``where`` names it in errors); see :func:`read_cam_file`."""
     if depth_format not in DEPTH_FORMATS:
         raise InvalidInputError(f"depth_format must be one of {DEPTH_FORMATS}, got {depth_format!r}")
-    p = where
     try:
         if len(data) > MAX_CAM_BYTES:
-            raise SceneError(f"{p}: {len(data)} bytes is too large for a cam file")
+            raise SceneError(f"{where}: {len(data)} bytes is too large for a cam file")
         lines = [ln.strip() for ln in data.decode("utf-8").splitlines()]
     except UnicodeDecodeError:
-        raise SceneError(f"{p}: not a text cam file (bad UTF-8)") from None
+        raise SceneError(f"{where}: not a text cam file (bad UTF-8)") from None
     try:
         e_at = lines.index("extrinsic")
         k_at = lines.index("intrinsic")
@@ -157,15 +154,15 @@ def parse_cam(data: bytes, where: str, size: Optional[Tuple[int, int]] = None, d
         tail = [ln for ln in lines[max(e_at + 5, k_at + 4):] if ln]
         values = [float(v) for v in tail[0].split()]
     except (ValueError, IndexError) as exc:
-        raise SceneError(f"malformed cam file {p}: {exc}") from None
+        raise SceneError(f"malformed cam file {where}: {exc}") from None
     if E.shape != (4, 4) or K.shape != (3, 3):
-        raise SceneError(f"malformed cam file {p}: expected a 4x4 extrinsic and a 3x3 intrinsic")
-    d_min, d_max = _depth_range(values, depth_format, p)
+        raise SceneError(f"malformed cam file {where}: expected a 4x4 extrinsic and a 3x3 intrinsic")
+    d_min, d_max = _depth_range(values, depth_format, where)
     try:
         camera = MvsCamera(K=K, extrinsic=E, depth_min=d_min, depth_max=d_max, size=size or (1, 1))
         return camera if size else replace(camera, size=camera.implied_size())
     except InvalidInputError as exc:
-        raise SceneError(f"{p}: {exc}") from None
+        raise SceneError(f"{where}: {exc}") from None
 
 
 def read_pair_file(path: Union[str, os.PathLike]) -> Dict[int, List[int]]:
