@@ -16,7 +16,12 @@ class InvalidImageError(InvalidInputError):
 
 
 class ImageReadError(InvalidImageError, OSError):
-    """An image file does not exist or cannot be decoded."""
+    """An image file does not exist or cannot be decoded (unrecognised, truncated or corrupt data)."""
+
+
+class ImageTooLargeError(InvalidImageError):
+    """An encoded image declares more pixels than the limit (``max_pixels``, ``EDGECV_MAX_PIXELS``, default 40 MP),
+    or its file is larger than any image under that limit; refused before any pixel is decoded."""
 
 
 class ModelNotFoundError(EdgecvError, FileNotFoundError):
@@ -42,6 +47,11 @@ class EngineNotInstalledError(EdgecvError, ImportError):
 class FeatureNotInstalledError(EdgecvError, ImportError):
     """The packages of an optional feature (batch: pyarrow, ray; serve: fastapi, uvicorn) are not installed;
     the message names the pip extra."""
+
+
+class ArchiveLimitError(InvalidInputError):
+    """An archive member is larger than the per-member limit, or the archive inflates past its total size or
+    compression-ratio limit (a zip or tar bomb); the members concerned are not read."""
 
 
 class SceneError(EdgecvError, ValueError):

@@ -85,8 +85,9 @@ def _folder(path: Union[str, os.PathLike], what: str) -> Path:
 
 
 def _image_samples(path: Union[str, os.PathLike], what: str) -> List[Sample]:
-    """Every image in a folder (by suffix, hidden files skipped), each decodable; duplicates by content once."""
-    import cv2
+    """Every image in a folder (by suffix, hidden files skipped), each decodable (strictly: a damaged image would
+    calibrate on grey); duplicates by content once."""
+    from ..image import read_image
 
     folder = _folder(path, what)
     try:
@@ -98,12 +99,12 @@ def _image_samples(path: Union[str, os.PathLike], what: str) -> List[Sample]:
     for f in files:
         try:
             digest = file_digest(f)
-            image = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        except (OSError, cv2.error) as exc:
-            bad.append(f"{f.name} ({getattr(exc, 'strerror', None) or exc})")
+            read_image(f)
+        except EdgecvError as exc:
+            bad.append(f"{f.name} ({' '.join(str(exc).split())[:160]})")
             continue
-        if image is None or image.size == 0:
-            bad.append(f"{f.name} (not a decodable image)")
+        except OSError as exc:
+            bad.append(f"{f.name} ({exc.strerror or exc})")
             continue
         if digest in samples:
             log.info("%s: %s is a copy of %s; used once", folder, f.name, samples[digest].label)
