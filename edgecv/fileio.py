@@ -71,7 +71,7 @@ def remove_stale(folder: Path, prefix: str) -> None:
         return
     for entry in entries:
         pid = entry.name[len(prefix):].split(".", 1)[0].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+        if pid.isascii() and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
             else:

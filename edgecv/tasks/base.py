@@ -17,6 +17,7 @@ from ..errors import InvalidInputError, ModelContractError
 from ..frames import FORMATS, ROTATIONS, FrameGeometry, layout_for_core, stored_size, to_bgr
 from ..image import as_bgr_image
 from ..store.metadata import ModelConfig
+from ..streams.sources import DEFAULT_TIMEOUT
 from .spec import Option, resolve_options
 
 ResultT = TypeVar("ResultT")
@@ -138,7 +139,8 @@ class TaskModel(Generic[ResultT]):
         return self.postprocess(self.infer(prepared), prepared)
 
     def stream(self, source: Any, *, track: bool = False, live: Optional[bool] = None, reconnect: bool = False,
-               queue_size: int = 4, tracker: Optional[Dict[str, Any]] = None, **options: Any):
+               queue_size: int = 4, tracker: Optional[Dict[str, Any]] = None, timeout: float = DEFAULT_TIMEOUT,
+               max_pixels: Optional[int] = None, **options: Any):
         """Run the model over a stream of inputs, pipelined (read/decode, prepare + engine, post-process + track on
         their own threads); iterate the returned :class:`edgecv.streams.Stream` for items with ``index``,
         ``frame``, ``result`` and ``captured_at``.
@@ -146,9 +148,11 @@ class TaskModel(Generic[ResultT]):
         ``source``: a video file, a camera (``0``, ``"camera:0"``, ``"/dev/video0"``), an RTSP/HTTP URL, an image
         folder or glob, or an iterable of frames (in ``format``). ``live``: keep only the newest frame when
         inference is slower than the source (default: True for cameras and URLs). ``reconnect``: reopen a dropped
-        URL with backoff instead of raising SourceError. ``track``: stable ids (``result.track_ids``);
-        ``tracker``: tracker settings (``edgecv.tracking.PARAMS``). ``options``: per-call options of the task
-        (``format``, ``rotation``, thresholds...)."""
+        URL with backoff instead of raising SourceError. ``timeout``: seconds a URL may take to open or between two
+        frames before it is a SourceError. ``max_pixels``: largest frame or image read (default: the
+        ``EDGECV_MAX_PIXELS`` limit, 40 MP). ``track``: stable ids (``result.track_ids``); ``tracker``: tracker
+        settings (``edgecv.tracking.PARAMS``). ``options``: per-call options of the task (``format``,
+        ``rotation``, thresholds...)."""
         from ..streams import Stream
 
         if not isinstance(queue_size, int) or isinstance(queue_size, bool) or not 1 <= queue_size <= 256:
@@ -159,7 +163,7 @@ class TaskModel(Generic[ResultT]):
         if live is not None and not isinstance(live, bool):
             raise InvalidInputError(f"live must be True, False or None, got {live!r:.40}")
         values = self.call_options(options)
-        src = self.stream_source(source, live=live, reconnect=reconnect)
+        src = self.stream_source(source, live=live, reconnect=reconnect, timeout=timeout, max_pixels=max_pixels)
         call = dict(options)
         follow = None
         if track:
@@ -168,11 +172,12 @@ class TaskModel(Generic[ResultT]):
         return Stream(self, src, options=call, item_options=self.stream_item_options, tracker=follow,
                       queue_size=queue_size, format=values.get("format", "views"))
 
-    def stream_source(self, source: Any, live: Optional[bool], reconnect: bool):
+    def stream_source(self, source: Any, live: Optional[bool], reconnect: bool, timeout: float = DEFAULT_TIMEOUT,
+                      max_pixels: Optional[int] = None):
         """The frame source of a stream (image tasks: video, camera, URL, folder, iterable)."""
         from ..streams import open_source
 
-        return open_source(source, live=live, reconnect=reconnect)
+        return open_source(source, live=live, reconnect=reconnect, timeout=timeout, max_pixels=max_pixels)
 
     def stream_item_options(self, index: int) -> Dict[str, Any]:
         """Extra per-call options for the stream item at ``index`` (MVS: its reference view)."""
