@@ -24,6 +24,7 @@ from conftest import run_python, run_without_module
 FAST = "scrfd_500m_bnkps_640"
 VIDEO_EVERY = 40
 ARCHIVE = ("street_6.jpg", "street_9.jpg")
+NOT_UTF8 = os.fsdecode(b"caf\xe9.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,11 @@ def inputs(tmp_path_factory, shared) -> dict:
     (photos / "truncated.jpg").write_bytes(data[: len(data) * 2 // 3])
     (photos / "notes.jpg").write_text("not an image\n")
     (photos / "readme.md").write_text("ignored: not an image suffix\n")
-    with tarfile.open(root / "faces.tar", "w") as t:
+    shutil.copy(images / "street_9.jpg", photos / NOT_UTF8)  # a file name that is not UTF-8
+    with tarfile.open(root / "faces.tar", "w", format=tarfile.GNU_FORMAT, errors="surrogateescape") as t:
         for name in ARCHIVE:
             t.add(images / name, arcname=f"day1/{name}")
+        t.add(images / "street_6.jpg", arcname=f"day1/{NOT_UTF8}")
     with tarfile.open(root / "faces.tar.gz", "w:gz") as t:
         t.add(images / "street_12.jpg", arcname="street_12.jpg")
         t.add(images / "group_t1.jpg", arcname="group.jpg")
@@ -81,7 +84,7 @@ def test_local_rows_cover_every_input_with_real_results(local_run, inputs):
     rows = _rows(out)
     frames = int(cv2.VideoCapture(str(inputs["video"])).get(cv2.CAP_PROP_FRAME_COUNT))
     video_rows = len(range(0, frames, VIDEO_EVERY))
-    assert summary.items == summary.processed == len(rows) == 6 + 2 + 2 + 2 + video_rows
+    assert summary.items == summary.processed == len(rows) == 7 + 3 + 2 + 2 + video_rows
     assert len({r["key"] for r in rows}) == len(rows)
     errors = {(Path(r["path"]).name, r["member"]): r["error"] for r in rows if not r["ok"]}
     assert set(errors) == {("empty.jpg", None), ("truncated.jpg", None), ("notes.jpg", None),
@@ -95,11 +98,14 @@ def test_local_rows_cover_every_input_with_real_results(local_run, inputs):
     by_member = {r["member"]: r for r in rows if r["member"]}
     for member, name in [("day1/street_6.jpg", "street_6.jpg"), ("day1/street_9.jpg", "street_9.jpg"),
                          ("street_12.jpg", "street_12.jpg"), ("group.jpg", "group_t1.jpg"),
-                         ("a/street_1.jpg", "street_1.jpg")]:
+                         ("a/street_1.jpg", "street_1.jpg"), ("day1/caf\\xe9.jpg", "street_6.jpg")]:
         want = model.detect(inputs["images"] / name).to_dict()
         assert json.loads(by_member[member]["result"]) == want, member
         assert by_member[member]["count"] == want["count"]
     assert sum(r["count"] for r in by_member.values() if r["ok"]) > 10
+    # Names that are not UTF-8 are processed like any other, written with \xNN escapes.
+    odd = next(r for r in rows if r["path"].endswith("caf\\xe9.jpg"))
+    assert odd["ok"] and json.loads(odd["result"]) == model.detect(inputs["images"] / "street_9.jpg").to_dict()
     video = sorted((r for r in rows if r["frame"] is not None), key=lambda r: r["frame"])
     assert [r["frame"] for r in video] == list(range(0, frames, VIDEO_EVERY))
     cap = cv2.VideoCapture(str(inputs["video"]))
@@ -165,13 +171,13 @@ def test_an_unreadable_shard_is_kept_aside_and_its_items_redone(inputs, tmp_path
     photos = inputs["args"][0]
     first = batch.run([photos], FAST, out=tmp_path, engine="onnxruntime", shard_rows=2)
     shards = sorted(tmp_path.glob("part-*.parquet"))
-    assert first.shards == len(shards) == 3
+    assert first.shards == len(shards) == 4  # 7 images, 2 rows a shard
     shards[0].write_bytes(shards[0].read_bytes()[:100])  # damaged by hand, e.g. a half-finished copy
     second = batch.run([photos], FAST, out=tmp_path, engine="onnxruntime")
-    assert (second.skipped, second.processed) == (4, 2)
+    assert (second.skipped, second.processed) == (5, 2)
     assert (tmp_path / (shards[0].name + ".unreadable")).is_file()
     rows = _rows(tmp_path)
-    assert len(rows) == len({r["key"] for r in rows}) == 6
+    assert len(rows) == len({r["key"] for r in rows}) == 7
 
 
 def test_a_worker_killed_mid_run_loses_no_item(inputs, tmp_path):
@@ -243,7 +249,8 @@ def test_sigkill_partway_then_resume_gives_exactly_one_row_per_input(inputs, tmp
     assert len(rows) == len({r["key"] for r in rows}) == total
     assert sorted(r["frame"] for r in rows) == list(range(0, 795, 2))
     assert all(r["ok"] for r in rows)
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no partial shard left behind
+    # no partial shard left behind (the run lock stays: the OS released it with the killed process)
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != ".edgecv_batch.lock"]
 
 
 def _alive(pid: int) -> bool:
@@ -257,7 +264,7 @@ def _alive(pid: int) -> bool:
 def test_cli_batch_prints_a_summary_and_one_line_errors(inputs, tmp_path):
     result = run_python("-m", "edgecv", "batch", inputs["args"][0], "-m", FAST, "--out", str(tmp_path / "o"))
     assert result.returncode == 0, result.stderr[-500:]
-    assert "6 items, 3 errors" in result.stdout and "items/s" in result.stdout
+    assert "7 items, 3 errors" in result.stdout and "items/s" in result.stdout
     bad = run_python("-m", "edgecv", "batch", inputs["args"][0], "-m", FAST, "--out", str(tmp_path / "p"),
                      "--workers", "64", "--threads-per-worker", "64")
     assert bad.returncode == 2 and bad.stderr.startswith("edgecv: error: ") and "Traceback" not in bad.stderr

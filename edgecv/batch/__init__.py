@@ -12,7 +12,8 @@ the rows it makes), ``shards`` (the Parquet folder), ``local`` / ``ray_backend``
 from __future__ import annotations
 
 from .holder import COLUMNS, ModelSpec
+from .inputs import ArchiveLimits
 from .runner import BACKENDS, BatchSummary, run, split_cores
 from .shards import read_results
 
-__all__ = ["run", "read_results", "BatchSummary", "BACKENDS", "COLUMNS", "ModelSpec", "split_cores"]
+__all__ = ["run", "read_results", "ArchiveLimits", "BatchSummary", "BACKENDS", "COLUMNS", "ModelSpec", "split_cores"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import ChecksumError, EdgecvError
+from ..errors import ChecksumError, EdgecvError, ImageReadError
 from .inputs import Item, Job, read_job
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class ModelSpec:
     options: Dict[str, Any] = field(default_factory=dict)
     scene_options: Dict[str, Any] = field(default_factory=dict)
     files: Optional[Dict[str, Tuple[str, bytes]]] = None
+    #: largest image decoded (None: EDGECV_MAX_PIXELS or 40 MP)
+    max_pixels: Optional[int] = None
 
 
 def ship_files(model_path: Path) -> Dict[str, Tuple[str, bytes]]:
@@ -79,13 +81,14 @@ def materialise(files: Dict[str, Tuple[str, bytes]], main: str) -> Path:
 def error_row(item: Item, error: str, model: str, task: Optional[str] = None, engine: Optional[str] = None,
               elapsed_ms: Optional[float] = None) -> Dict[str, Any]:
     """The row of an item that failed: ``error`` is ``"Type: message"``."""
-    return {"key": item.key, "path": item.path, "member": item.member, "frame": item.frame, "ok": False,
+    return {"key": item.key, "path": item.shown_path, "member": item.shown_member, "frame": item.frame, "ok": False,
             "error": error, "count": None, "result": None, "task": task, "model": model, "engine": engine,
             "elapsed_ms": elapsed_ms}
 
 
 def model_spec(model: str, engine: Optional[str], threads: int, options: Optional[Dict[str, Any]] = None,
-               scene_options: Optional[Dict[str, Any]] = None, ship: bool = False) -> ModelSpec:
+               scene_options: Optional[Dict[str, Any]] = None, ship: bool = False,
+               max_pixels: Optional[int] = None) -> ModelSpec:
     """A ModelSpec for ``model`` as the user gave it: paths made absolute (the ``model`` column and the workers
     see the same file), and with ``ship`` their files attached for workers on other machines."""
     from ..loading import looks_like_path
@@ -95,7 +98,7 @@ def model_spec(model: str, engine: Optional[str], threads: int, options: Optiona
     if path:
         label = str(Path(label).expanduser().resolve())
     return ModelSpec(label, engine, threads, dict(options or {}), dict(scene_options or {}),
-                     ship_files(Path(label)) if ship and path else None)
+                     ship_files(Path(label)) if ship and path else None, max_pixels)
 
 
 class ModelHolder:
@@ -111,21 +114,31 @@ class ModelHolder:
         self.model = load(where, engine=spec.engine, threads=spec.threads, trust=True, **spec.options)
         self.label = spec.model
         self.scene_options = spec.scene_options
+        self.max_pixels = spec.max_pixels
         self._scene: Optional[Tuple[str, Any]] = None
         log.debug("worker %d holds %r", os.getpid(), self.model)
 
     def run(self, job: Job) -> List[Dict[str, Any]]:
+        """One row per item of ``job``, in order: exactly one, whatever reading or inference did."""
+        rows: Dict[str, Dict[str, Any]] = {}
         if job.kind == "scene":
-            return [self._row(item, lambda item=item: self._depth(item)) for item in job.items]
-        rows = []
-        start = time.perf_counter()
-        for item, image in read_job(job):
-            if isinstance(image, BaseException):
-                rows.append(self._error(item, image, start))
-            else:
-                rows.append(self._row(item, lambda image=image: self.model.detect(image), start))
+            for item in job.items:
+                rows[item.key] = self._row(item, lambda item=item: self._depth(item))
+        else:
             start = time.perf_counter()
-        return rows
+            try:
+                for item, image in read_job(job, self.max_pixels):
+                    if isinstance(image, BaseException):
+                        rows[item.key] = self._error(item, image, start)
+                    else:
+                        rows[item.key] = self._row(item, lambda image=image: self.model.detect(image), start)
+                    start = time.perf_counter()
+            except Exception as exc:  # noqa: BLE001 - a reader that fails as a whole fails its remaining items
+                log.warning("%s: %s: %s", job.items[0].shown_path, type(exc).__name__, exc)
+                for item in job.items:
+                    rows.setdefault(item.key, self._error(item, exc, start))
+        return [rows.get(item.key) or self._error(item, ImageReadError("no result was produced for this item"),
+                                                  time.perf_counter()) for item in job.items]
 
     def _depth(self, item: Item) -> Any:
         from ..tasks.mvs import load_scene
@@ -142,9 +155,9 @@ class ModelHolder:
             text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
         except Exception as exc:  # noqa: BLE001 - one item's failure is its row, never the run's end
             if not isinstance(exc, EdgecvError):
-                log.warning("%s: %s: %s", item.path, type(exc).__name__, exc)
+                log.warning("%s: %s: %s", item.shown_path, type(exc).__name__, exc)
             return self._error(item, exc, start)
-        return {"key": item.key, "path": item.path, "member": item.member, "frame": item.frame, "ok": True,
+        return {"key": item.key, "path": item.shown_path, "member": item.shown_member, "frame": item.frame, "ok": True,
                 "error": None, "count": int(doc.get("count", len(result))), "result": text, "task": self.model.task,
                 "model": self.label, "engine": self.model.engine.name,
                 "elapsed_ms": (time.perf_counter() - start) * 1e3}

@@ -55,7 +55,7 @@ def _run(job: Job) -> List[Dict[str, Any]]:
 
 
 def _split(job: Job) -> List[Job]:
-    return [Job(job.kind, job.path, [item], {k: v for k, v in job.data.items() if k == item.member})
+    return [Job(job.kind, job.path, [item], {k: v for k, v in job.data.items() if k == item.key})
             for item in job.items]
 
 

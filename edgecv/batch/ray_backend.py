@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import pickle
+import tempfile
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import FeatureNotInstalledError, InvalidInputError
@@ -51,12 +52,18 @@ def ray_session(address: Optional[str], cpus: Optional[int]) -> Iterator[Any]:
     if not log.isEnabledFor(logging.INFO):  # Ray's own notices only with -v
         for name in ("ray", "ray.data"):
             logging.getLogger(name).setLevel(logging.ERROR)
+    workdir = None
     if not ray.is_initialized():
+        # Ray puts the driver's working directory first on its workers' sys.path unless the job has a working_dir:
+        # from the root of a source checkout the workers would import the unbuilt tree instead of the installed
+        # edgecv. An empty working_dir keeps them on the installed package wherever the driver runs.
+        workdir = tempfile.TemporaryDirectory(prefix="edgecv-ray-")
         try:
             ray.init(address=address, num_cpus=None if address else cpus, include_dashboard=False,
                      log_to_driver=False, logging_level=logging.WARNING, configure_logging=False,
-                     runtime_env={"env_vars": _env()})
+                     runtime_env={"env_vars": _env(), "working_dir": workdir.name})
         except (ConnectionError, ValueError, RuntimeError) as exc:
+            workdir.cleanup()
             raise InvalidInputError(f"cannot reach Ray at {address or 'a new local instance'}: {exc}") from exc
         started = True
     try:
@@ -67,6 +74,8 @@ def ray_session(address: Optional[str], cpus: Optional[int]) -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
+        if workdir is not None:
+            workdir.cleanup()
 
 
 class _ActorHolder:

@@ -12,12 +12,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 
 from ..engines import cpu_count
 from ..errors import InvalidInputError
+from ..image import pixel_limit
 from ..loading import load
 from ..tasks import VIEWS, get_task
 from ..versions import __version__
 from .holder import ModelSpec, model_spec
-from .inputs import expand, jobs_of, plan
-from .shards import SHARD_ROWS, ShardWriter, check_run, done_keys, pyarrow
+from .inputs import ArchiveLimits, expand, jobs_of, plan
+from .shards import SHARD_ROWS, ShardWriter, check_run, done_keys, pyarrow, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
         workers: Optional[int] = None, threads_per_worker: Optional[int] = None, address: Optional[str] = None,
         every: int = 1, trust: bool = False, options: Optional[Dict[str, Any]] = None,
         depth_format: str = "auto", scale_intrinsics: bool = False, shard_rows: int = SHARD_ROWS,
+        limits: Optional[ArchiveLimits] = None, max_pixels: Optional[int] = None,
         progress: Optional[Callable[[int, int, int], None]] = None) -> BatchSummary:
     """Run ``model`` over ``inputs`` and write one row per item into the Parquet folder ``out``.
 
@@ -88,12 +90,16 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
             (one row per reference view).
         model: a model name or file path, as for :func:`edgecv.load`; ``engine``, ``trust`` and ``options`` too.
         out: the output folder. Re-running into the same folder skips finished items (rows are never
-            duplicated); a folder of another model, engine, task, options or ``every`` is refused.
+            duplicated); a folder of another model, engine, task, options or ``every`` is refused, and so is a
+            folder another run is writing into now (OutputWriteError).
         backend: ``"local"`` (worker processes here) or ``"ray"`` (an actor pool; a local Ray is started when
             ``address`` is None).
         workers, threads_per_worker: default: one single-thread worker per CPU core. Locally (and on a local
             Ray), workers x threads must not exceed the cores.
         shard_rows: rows per Parquet shard at most (smaller shards: less redone after a crash, more files).
+        limits: what one archive may cost (:class:`ArchiveLimits`: member size, inflated total, compression
+            ratio); members over them become error rows. ``max_pixels``: largest image decoded (default: the
+            ``EDGECV_MAX_PIXELS`` limit, 40 MP).
         progress: ``progress(done, total, errors)`` once before the first job and after each job.
 
     Returns a :class:`BatchSummary`; read the rows with :func:`read_results`.
@@ -119,7 +125,8 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
     options = dict(options or {})
     # engine="auto" is resolved by each worker from its machine's device profile (edgecv bench).
     spec = model_spec(model, engine, threads, options,
-                      {"depth_format": depth_format, "scale_intrinsics": scale_intrinsics})
+                      {"depth_format": depth_format, "scale_intrinsics": scale_intrinsics},
+                      max_pixels=None if max_pixels is None else pixel_limit(max_pixels))
     label = spec.model
     # Load once here: a bad model, engine or option fails now, with its own error, before any worker starts.
     probe = load(label, engine=engine, threads=1, trust=trust, **options)
@@ -130,31 +137,33 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
     out = Path(out).expanduser()
     scenes = get_task(task).inputs == VIEWS
     paths = expand([os.fspath(i) for i in inputs], scenes=scenes)
-    check_run(out, settings)
+    limits = limits or ArchiveLimits()
+    with run_lock(out):
+        check_run(out, settings)
+        if engine != "auto":
+            spec = replace(spec, engine=engine_name)
+        if backend == "ray":  # the files travel with the jobs, for machines that do not share this disk
+            spec = model_spec(spec.model, spec.engine, threads, options, spec.scene_options, ship=True,
+                              max_pixels=max_pixels)
+        todo, skipped = plan(paths, every, done_keys(out), _scene_views(spec.scene_options) if scenes else None, limits)
+        total = len(todo)
+        log.info("%d items to do, %d done before; %s backend, %d workers x %d threads", total, skipped, backend,
+                 workers, threads)
 
-    if engine != "auto":
-        spec = replace(spec, engine=engine_name)
-    if backend == "ray":  # the files travel with the jobs, for machines that do not share this disk
-        spec = model_spec(spec.model, spec.engine, threads, options, spec.scene_options, ship=True)
-    todo, skipped = plan(paths, every, done_keys(out), _scene_views(spec.scene_options) if scenes else None)
-    total = len(todo)
-    log.info("%d items to do, %d done before; %s backend, %d workers x %d threads", total, skipped, backend,
-             workers, threads)
-
-    writer = ShardWriter(out, shard_rows)
-    errors = processed = 0
-    if progress is not None:
-        progress(0, total, 0)
-    start = time.perf_counter()
-    try:
-        for rows in _rows(backend, spec, jobs_of(todo), workers, address, cores):
-            writer.add(rows)
-            processed += len(rows)
-            errors += sum(1 for r in rows if not r["ok"])
-            if progress is not None:
-                progress(processed, total, errors)
-    finally:
-        writer.flush()  # rows already computed are kept, also on Ctrl-C or an error
+        writer = ShardWriter(out, shard_rows)
+        errors = processed = 0
+        if progress is not None:
+            progress(0, total, 0)
+        start = time.perf_counter()
+        try:
+            for rows in _rows(backend, spec, jobs_of(todo, limits), workers, address, cores):
+                writer.add(rows)
+                processed += len(rows)
+                errors += sum(1 for r in rows if not r["ok"])
+                if progress is not None:
+                    progress(processed, total, errors)
+        finally:
+            writer.flush()  # rows already computed are kept, also on Ctrl-C or an error
     seconds = time.perf_counter() - start
     return BatchSummary(str(out), backend, workers, threads, total + skipped, skipped, processed, errors,
                         round(seconds, 3), round(processed / seconds, 2) if seconds > 0 and processed else 0.0,

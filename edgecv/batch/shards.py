@@ -3,6 +3,7 @@
 Layout of ``--out``::
 
     _edgecv_batch.json          the run's model, engine, task and options (a resumed run must match them)
+    .edgecv_batch.lock          locked by the run writing now (a second run at the same time is refused)
     part-<time>-<n>-<id>.parquet   complete shards, one row per finished item (columns: holder.COLUMNS)
     .part-....parquet.<pid>.part-*  a shard being written (renamed into place when complete; removed if stale)
 
@@ -13,13 +14,14 @@ leaves complete shards only; a resumed run reads their ``key`` column and skips 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Set
 
 from ..errors import FeatureNotInstalledError, InvalidInputError, OutputWriteError
 from ..fileio import atomic_path, write_text
@@ -28,6 +30,8 @@ from .holder import COLUMNS
 log = logging.getLogger(__name__)
 
 RUN_FILE = "_edgecv_batch.json"
+#: Held (flock) by the run writing into the folder; the OS releases it when that process ends, SIGKILL included.
+LOCK_FILE = ".edgecv_batch.lock"
 SHARD_ROWS = 256        # rows per shard at most
 SHARD_SECONDS = 10.0    # a shard is written at least this often while rows come in
 #: Settings a resumed run must share with the rows already written.
@@ -77,6 +81,34 @@ def check_run(out: Path, settings: Mapping[str, Any]) -> None:
         raise InvalidInputError(f"{out} holds Parquet shards but no {RUN_FILE}: not an edgecv batch folder, "
                                 "use another --out")
     write_text(run_file, json.dumps(dict(settings), indent=2, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock for one run: a second run into the same folder at the same time is refused with
+    OutputWriteError naming the process that holds it (two runs would write every item twice)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write into {out}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock (documented)
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
+                raise OutputWriteError(f"another edgecv batch run (pid {holder}) is writing into {out}: wait for it "
+                                       "to end (re-running then resumes) or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def done_keys(out: Path) -> Set[str]:
