@@ -73,22 +73,30 @@ def test_mnn_models_in_threads_leave_stdout_alone(tmp_path, monkeypatch):
         assert "STDOUT-STILL-STDOUT" in out.stdout and "STDOUT-STILL-STDOUT" not in out.stderr
 
 
-def test_stdout_redirection_holders_interleave():
-    """The mechanism: A enters, B enters, A leaves, B leaves -> fd 1 is stdout again (and was stderr inside)."""
+def test_native_stdout_holders_interleave_and_leave_fd1_alone():
+    """The mechanism: A enters, B enters, A leaves, B leaves -> C-level printf went to stderr inside, fd 1 was
+    never touched (other threads' output stays on stdout), and the C stream is restored afterwards."""
+    import ctypes
     import os
     import threading
 
-    from edgecv.engines.mnn_engine import native_stdout_to_stderr
+    from edgecv.engines.native_output import native_stdout_to_stderr
 
-    before = os.fstat(1)
+    assert native_stdout_to_stderr.swaps_c_stream, "glibc: the C stdout stream can be swapped"
+    libc = ctypes.CDLL(None)
+    variable = ctypes.c_void_p.in_dll(libc, "stdout")
+    before_fd, before_stream = os.fstat(1), variable.value
     a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
     inside = []
+
+    def look():
+        inside.append((os.fstat(1).st_ino == before_fd.st_ino, variable.value != before_stream))
 
     def holder_a():
         with native_stdout_to_stderr():
             a_in.set()
             b_in.wait(5)
-            inside.append(os.fstat(1).st_ino == os.fstat(2).st_ino)
+            look()
         a_out.set()
 
     def holder_b():
@@ -96,11 +104,10 @@ def test_stdout_redirection_holders_interleave():
         with native_stdout_to_stderr():
             b_in.set()
             a_out.wait(5)
-            inside.append(os.fstat(1).st_ino == os.fstat(2).st_ino)
+            look()
 
     threads = [threading.Thread(target=holder_a), threading.Thread(target=holder_b)]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    after = os.fstat(1)
-    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
-    assert len(inside) == 2
+    assert inside == [(True, True), (True, True)]  # fd 1 unchanged, C stream swapped, in both holders
+    assert variable.value == before_stream and os.fstat(1).st_ino == before_fd.st_ino

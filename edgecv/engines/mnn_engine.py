@@ -4,19 +4,15 @@ An MNN session is not re-entrant, so calls on one loaded model are serialised by
 once per thread to run in parallel). Inputs whose shape differs from the session's are resized before
 running. Precision is "high" (fp32) unless ``fp16=True`` ("low").
 
-MNN's C++ code prints notices on stdout (CPU features at import, "MNN use high precision", shape
-errors), which would corrupt a program's own output (``edgecv detect --json``). edgecv points file
-descriptor 1 at stderr around those calls (import, session creation, resize), with one process-wide
-lock and holder count: the first holder redirects, the last one restores, so concurrent MNN models can
-never leave stdout pointing at stderr. While a holder is inside, other threads' writes to fd 1 also
-go to stderr; MNN calls that print are load-time and shape changes, not steady-state runs.
+MNN's C++ code prints notices with printf (CPU features at import, "MNN use high precision", shape
+errors), which would corrupt a program's own output (``edgecv detect --json``). Those calls (import,
+session creation, resize) run inside :data:`edgecv.engines.native_output.native_stdout_to_stderr`, which
+sends C-level printf output to stderr and leaves fd 1, and so every other thread's output, alone.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
 from typing import Dict, List, Mapping, Sequence
 
@@ -25,41 +21,7 @@ import numpy as np
 from ..errors import EngineRuntimeError, ModelLoadError
 from ..targets import TARGETS
 from .base import Engine, TensorInfo, import_engine_package, require_files, short
-
-
-class _StdoutToStderr:
-    """Process-wide redirection of fd 1 to fd 2 with a holder count (re-entrant, thread safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._holders = 0
-        self._saved = -1
-
-    @contextlib.contextmanager
-    def __call__(self):
-        with self._lock:
-            if self._holders == 0:
-                try:
-                    sys.stdout.flush()
-                    saved = os.dup(1)
-                    os.dup2(2, 1)
-                    self._saved = saved
-                except (OSError, ValueError, AttributeError):  # no usable fd 1 (embedded interpreters)
-                    self._saved = -1
-            self._holders += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._holders -= 1
-                if self._holders == 0 and self._saved >= 0:
-                    os.dup2(self._saved, 1)
-                    os.close(self._saved)
-                    self._saved = -1
-
-
-#: The one redirection of this process (file descriptors are process-wide).
-native_stdout_to_stderr = _StdoutToStderr()
+from .native_output import native_stdout_to_stderr
 
 
 def _dims(shape) -> tuple:
