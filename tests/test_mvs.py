@@ -310,7 +310,7 @@ def _edit_cam(scene_dir, view, edit):
 
 @pytest.mark.parametrize("case,match", [
     ("zero extrinsic", "last row must be 0 0 0 1"), ("zero intrinsics", "positive fx"), ("swapped depth range", "ambiguous"),
-    ("pair self reference", "itself as a source"), ("pair duplicate source", "source twice"),
+    ("pair duplicate source", "source twice"),
     ("pair trailing tokens", "extra tokens"), ("pair unknown view", "without cam files"),
     ("duplicate cam index", "two cam files for view 3"), ("non-numeric cam name", "named <view number>_cam.txt"),
     ("bad utf-8 cam", "UTF-8"), ("resized image", "resized without its cam file"),
@@ -327,8 +327,6 @@ def test_scene_checks_before_inference(case, match, tmp_path):
         _edit_cam(d, 2, lambda t: t.replace(t.split("intrinsic\n")[1].split("\n")[0], "0 0 0"))
     elif case == "swapped depth range":
         _edit_cam(d, 1, lambda t: t.strip().rsplit("\n", 1)[0] + "\n8.48 4.33\n")
-    elif case == "pair self reference":
-        pair[2] = "7 0 1.0 1 3560.6 3 3388.2 7 2841.6 5 2194.7 6 1225.7 2 0.6"
     elif case == "pair duplicate source":
         pair[2] = "7 4 4371.5 4 3560.6 3 3388.2 7 2841.6 5 2194.7 6 1225.7 2 0.6"
     elif case == "pair trailing tokens":
@@ -376,3 +374,17 @@ def test_read_depth_and_ply_refuse_missing_and_garbage(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InvalidInputError):
             (edgecv.read_ply if name.endswith(".ply") else edgecv.read_depth)(tmp_path / name)
+
+
+def test_pair_entries_listing_the_reference_or_score_zero_are_dropped(tmp_path, caplog):
+    """Tools that list every view write the reference itself (score 0) among its sources: dropped with a warning."""
+    from edgecv.tasks.mvs import read_pair_file
+
+    d = _scene_copy(tmp_path)
+    pair = (d / "pair.txt").read_text().split("\n")
+    pair[2] = "9 0 0 4 4371.5 1 3560.6 3 3388.2 7 2841.6 5 2194.7 6 1225.7 2 0.0"
+    (d / "pair.txt").write_text("\n".join(pair))
+    with caplog.at_level("WARNING"):
+        pairs = read_pair_file(d / "pair.txt")
+    assert pairs[0] == [4, 1, 3, 7, 5, 6]
+    assert "dropped self-references" in caplog.text

@@ -24,10 +24,11 @@ from ...engines import Engine
 from ...errors import InvalidInputError, ModelContractError
 from ...image import as_bgr_image
 from ...store.metadata import ModelConfig
+from ...streams.sources import DEFAULT_TIMEOUT
 from ..base import Prepared, TaskModel, check_input_budget
 from ..spec import Option
 from .result import DepthMap
-from .scene import MvsCamera, Scene, View, load_scene
+from .scene import MvsCamera, Scene, View, check_baselines, load_scene
 
 CONTRACT_A = ("images", "intrinsics", "extrinsics", "depth_min", "depth_max")
 #: Downscale factors of the PatchmatchNet stages whose projections contract B takes (coarse first).
@@ -122,7 +123,8 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
             views.append(View(image, MvsCamera(K, E, 1.0, 10.0, (h, w)), i))
         return views
 
-    def stream_source(self, source: Any, live: Optional[bool], reconnect: bool):
+    def stream_source(self, source: Any, live: Optional[bool], reconnect: bool, timeout: float = DEFAULT_TIMEOUT,
+                      max_pixels: Optional[int] = None):
         """A scene (folder or Scene, or a SceneSource choosing the views): one stream item per reference view."""
         from ...streams import SceneSource, Source
 
@@ -142,7 +144,9 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
         if isinstance(views, Scene):
             if ref is None:
                 raise InvalidInputError("give ref=<view index> with a scene")
-            return views.views_for(ref, self.num_views)
+            chosen = views.views_for(ref, self.num_views)
+            check_baselines(chosen)
+            return chosen
         if ref is not None:
             raise InvalidInputError("ref= is only for scene inputs; with a list of views the first is the reference")
         if isinstance(views, (np.ndarray, bytes)) or not hasattr(views, "__iter__"):
@@ -157,6 +161,7 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
                 raise InvalidInputError("views must be View objects or (image, MvsCamera) pairs")
         if len(out) != self.num_views:
             raise InvalidInputError(f"this model takes {self.num_views} views (reference first), got {len(out)}")
+        check_baselines(out)
         return out
 
     def prepare(self, inputs: ViewsLike, **options: Any) -> Prepared:
@@ -195,6 +200,11 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
                 raise ModelContractError(f"output '{name}' has shape {outputs[name].shape}; expected {h}x{w} values")
         depth = np.ascontiguousarray(outputs["depth"].reshape(h, w), dtype=np.float32)
         confidence = np.ascontiguousarray(outputs["confidence"].reshape(h, w), dtype=np.float32)
+        # A non-finite depth or confidence is no measurement: 0, as for pixels without depth.
+        for array in (depth, confidence):
+            bad = ~np.isfinite(array)
+            if bad.any():
+                array[bad] = 0.0
         ctx = prepared.context
         return DepthMap(depth=depth, confidence=confidence, camera=ctx["cameras"][0], image=ctx["image"],
                         index=ctx["index"])

@@ -19,6 +19,7 @@ proportion on both axes means the image was resized without its cam file; that i
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -29,6 +30,8 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ...errors import ImageReadError, InvalidInputError, SceneError
+
+log = logging.getLogger(__name__)
 from ...image import read_image
 
 #: Depth planes assumed by MVSNet-style cam files that give DEPTH_MIN DEPTH_INTERVAL only.
@@ -37,6 +40,13 @@ DEPTH_FORMATS = ("auto", "interval")
 #: The principal point may sit this far (share of the image size) from the centre before the intrinsics
 #: are taken to describe another image size.
 PRINCIPAL_POINT_SLACK = 0.25
+#: Depths edgecv accepts (scene units) and the largest DEPTH_MAX / DEPTH_MIN: the network samples inverse depth in
+#: float32, and a range like 1e-308..1e308 would give infinities, not depth.
+DEPTH_LIMITS = (1e-6, 1e9)
+MAX_DEPTH_RATIO = 1e6
+#: A source view whose camera centre is within this share of the reference's DEPTH_MIN of the reference's centre
+#: sees the scene from the same place: no stereo, and every pixel would look "consistent".
+MIN_BASELINE = 1e-6
 _CAM_NAME = re.compile(r"^(\d{1,9})_cam\.txt$")
 MAX_CAM_BYTES = 1 << 16
 
@@ -81,6 +91,10 @@ class MvsCamera:
             raise InvalidInputError("camera: depth range must be numbers and size (H, W) integers") from None
         if not (math.isfinite(d_min) and math.isfinite(d_max) and 0 < d_min < d_max):
             raise InvalidInputError(f"camera: need 0 < depth_min < depth_max, got {d_min}, {d_max}")
+        low, high = DEPTH_LIMITS
+        if not (low <= d_min and d_max <= high and d_max / d_min <= MAX_DEPTH_RATIO):
+            raise InvalidInputError(f"camera: depth range {d_min:g}..{d_max:g} is outside {low:g}..{high:g} scene units "
+                                    f"or spans more than a factor {MAX_DEPTH_RATIO:g}")
         if not (0 < h <= 1 << 16 and 0 < w <= 1 << 16):
             raise InvalidInputError(f"camera: size must be (H, W) in 1..65536, got {self.size}")
         object.__setattr__(self, "K", K)
@@ -96,6 +110,11 @@ class MvsCamera:
         K[0, :] *= size[1] / w
         K[1, :] *= size[0] / h
         return replace(self, K=K, size=(int(size[0]), int(size[1])))
+
+    @property
+    def centre(self) -> np.ndarray:
+        """The camera centre in world coordinates, (3,) float64: ``-R^T t``."""
+        return -self.extrinsic[:3, :3].T @ self.extrinsic[:3, 3]
 
     def implied_size(self) -> Tuple[int, int]:
         """The image size (H, W) the intrinsics suggest: twice the principal point."""
@@ -166,8 +185,9 @@ def parse_cam(data: bytes, where: str, size: Optional[Tuple[int, int]] = None, d
 
 
 def read_pair_file(path: Union[str, os.PathLike]) -> Dict[int, List[int]]:
-    """``pair.txt``: reference view -> its source views, best first. A view listed as its own source, a
-    source listed twice, a reference listed twice, bad scores or extra tokens are SceneErrors."""
+    """``pair.txt``: reference view -> its source views, best first. A view listed as its own source, or a source
+    with score 0 or less (tools that list every view write both), is dropped with a warning; a source listed twice,
+    a reference listed twice, non-finite scores or extra tokens are SceneErrors."""
     p = Path(path)
     if not p.is_file():
         raise SceneError(f"pair file not found: {p}")
@@ -176,6 +196,7 @@ def read_pair_file(path: Union[str, os.PathLike]) -> Dict[int, List[int]]:
     except (UnicodeDecodeError, OSError):
         raise SceneError(f"{p}: not a readable text pair file") from None
     pairs: Dict[int, List[int]] = {}
+    dropped: List[int] = []
     try:
         count = int(tokens[0])
         if not 1 <= count <= 100_000:
@@ -189,19 +210,34 @@ def read_pair_file(path: Union[str, os.PathLike]) -> Dict[int, List[int]]:
                 raise ValueError(f"view {ref} is listed twice")
             sources = [int(tokens[at + 2 + 2 * k]) for k in range(n)]
             scores = [float(tokens[at + 3 + 2 * k]) for k in range(n)]
-            if ref in sources:
-                raise ValueError(f"view {ref} lists itself as a source")
             if len(set(sources)) != len(sources) or any(s < 0 for s in sources):
                 raise ValueError(f"view {ref} lists a source twice or a negative view")
             if not all(math.isfinite(s) for s in scores):
                 raise ValueError(f"view {ref} has non-finite scores")
-            pairs[ref] = sources
+            kept = [v for v, score in zip(sources, scores) if v != ref and score > 0]
+            if len(kept) != len(sources):
+                dropped.append(ref)
+            pairs[ref] = kept
             at += 2 + 2 * n
         if at != len(tokens):
             raise ValueError(f"{len(tokens) - at} extra tokens after {count} entries")
     except (ValueError, IndexError) as exc:
         raise SceneError(f"malformed pair file {p}: {exc}") from None
+    if dropped:
+        log.warning("%s: dropped self-references and sources with score 0 from the entries of %d view(s) (%s%s)", p,
+                    len(dropped), ", ".join(map(str, dropped[:8])), " ..." if len(dropped) > 8 else "")
     return pairs
+
+
+def check_baselines(views: List["View"]) -> None:
+    """InvalidInputError when a source view has the reference's camera centre (the same view twice, or a
+    pure rotation): such a set has no stereo baseline and any depth would look consistent."""
+    ref = views[0].camera
+    for i, v in enumerate(views[1:], 1):
+        if np.linalg.norm(v.camera.centre - ref.centre) <= MIN_BASELINE * ref.depth_min:
+            raise InvalidInputError(
+                f"source view {v.index if v.index >= 0 else i} has the reference's camera centre: "
+                "multi-view stereo needs views from other positions (the same view sent twice?)")
 
 
 @dataclass
