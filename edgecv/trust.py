@@ -103,7 +103,8 @@ def check_in_child(engine: str, files: Sequence[Path], task: Optional[str] = Non
         if cached["verdict"] == "crash":
             raise ModelLoadError(f"{files[0]}: {cached['reason']} (cached verdict of an earlier check)")
         return
-    request = {"engine": engine, "files": [str(f) for f in files], "task": task,
+    # Absolute paths: the child runs in another folder (see below), where a relative path names nothing.
+    request = {"engine": engine, "files": [str(f.resolve()) for f in files], "task": task,
                "default_size": list(default_size) if default_size else None}
     timeout = float(os.environ.get(ENV_TIMEOUT, DEFAULT_TIMEOUT))
     start = time.perf_counter()
