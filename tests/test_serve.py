@@ -190,7 +190,7 @@ def test_bad_input_gets_4xx_with_the_message_never_500(server, shared):
         (c.post("/v1/models/faces/detect?bogus=1", content=b"x", headers=jpeg), 400, "unknown query parameter"),
         (c.post("/v1/models/faces/detect?score_threshold=2", content=b"x", headers=jpeg), 400, "score_threshold"),
         (c.post("/v1/models/faces/detect?format=nv21&width=10&height=10", content=b"x" * 10), 400, "150 bytes"),
-        (c.post("/v1/models/faces/detect?format=nv21&width=abc&height=10", content=b"x"), 400, "whole numbers"),
+        (c.post("/v1/models/faces/detect?format=nv21&width=abc&height=10", content=b"x"), 400, "whole number"),
         (c.post("/v1/models/faces/detect?format=nv21", content=b"x"), 400, "width="),
         (c.post("/v1/models/faces/detect?rotation=45", content=(shared / "images" / "street_1.jpg").read_bytes(),
                 headers=jpeg), 400, "rotation"),

@@ -14,33 +14,42 @@ import hmac
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import EdgecvError, FeatureNotInstalledError, InvalidInputError
+from ..errors import (EdgecvError, EngineRuntimeError, FeatureNotInstalledError, ImageTooLargeError,
+                      InvalidInputError, SourceError)
+from ..tasks.spec import Option
 from ..versions import __version__
 from .metrics import Metrics
 from .mjpeg import BOUNDARY, StreamView
 from .models import ServedModel
 from .pool import Busy, InferencePool
+from .protocol import ConnectionLimits
 
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "application/octet-stream")
-RESERVED = {"format", "width", "height", "rotation", "draw", "key"}
+#: Query parameters that are not task options (``rotation`` is: the image tasks' frame option).
+RESERVED = {"format", "width", "height", "draw", "key"}
 
 
 @dataclass
 class ServeSettings:
-    """Limits of one service: ``api_key`` (None: open), ``max_body_mb``, ``max_queue``, ``workers``."""
+    """Limits of one service: ``api_key`` (None: open), ``max_body_mb``, ``max_queue``, ``workers``, ``max_pixels``
+    (largest image decoded; None: ``EDGECV_MAX_PIXELS`` or 40 MP), ``source_timeout`` (seconds a ``--source``
+    URL may take to open or between frames) and the connection limits and timeouts (``connections``)."""
 
     api_key: Optional[str] = None
     max_body_mb: float = 16.0
     max_queue: int = 32
     workers: int = 1
+    max_pixels: Optional[int] = None
+    source_timeout: float = 10.0
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 class HttpError(Exception):
@@ -72,9 +81,14 @@ def _raw_frame(data: bytes, fmt: str, width: Optional[int], height: Optional[int
     return np.frombuffer(data, np.uint8).reshape(shape)
 
 
+#: ``?draw=`` and other switches: the words a bool Option reads (anything else is a 400, never a silent false).
+_SWITCH = Option("draw", "bool", False, "answer the annotated JPEG")
+
+
 def _task_options(served: ServedModel, query: Dict[str, str]) -> Dict[str, Any]:
-    """Per-call task options from query parameters (``?score_threshold=0.6``), parsed by the task's Option."""
-    table = {o.name: o for o in served.model.options if o.per_call and o.name not in ("format", "rotation")}
+    """Per-call task options from query parameters (``?score_threshold=0.6``, ``?rotation=90``), each parsed by the
+    task's own Option (``?head_pose=maybe`` is a 400) and range-checked before the body is read."""
+    table = {o.name: o for o in served.model.options if o.per_call and o.name != "format"}
     options = {}
     for key, value in query.items():
         if key in RESERVED:
@@ -83,10 +97,29 @@ def _task_options(served: ServedModel, query: Dict[str, str]) -> Dict[str, Any]:
             known = ", ".join(sorted(table)) or "none"
             raise InvalidInputError(f"unknown query parameter {key!r:.40} for a {served.model.task} model "
                                     f"(options: {known})")
-        options[key] = table[key].from_text(value) if table[key].kind != "bool" else value.lower() in ("1", "true", "yes")
+        options[key] = table[key].from_text(value, f"?{key}=")
     if options:
-        served.model.call_options(options)  # range checks now, before the body is read
+        served.model.call_options(options)
     return options
+
+
+def _whole(query: Dict[str, str], name: str) -> Optional[int]:
+    if name not in query:
+        return None
+    try:
+        return int(query[name])
+    except ValueError:
+        raise InvalidInputError(f"{name} must be a whole number, got {query[name]!r:.40}") from None
+
+
+def _finite_json(doc: Dict[str, Any]) -> bytes:
+    """The answer as JSON; a non-finite number in it is the engine's failure on this input, not a 500."""
+    import json
+
+    try:
+        return json.dumps(doc, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError:
+        raise EngineRuntimeError("the model gave non-finite numbers (NaN or infinity) on this input") from None
 
 
 def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSettings(),
@@ -95,6 +128,7 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
     fastapi = serve_module("fastapi")
     from fastapi import Request
     from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+    from starlette.requests import ClientDisconnect
 
     by_name = {m.name: m for m in models}
     streams = {s.name: s for s in sources}
@@ -225,14 +259,9 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
         label, status, error = entry.name, 200, ""
         try:
             query = dict(request.query_params)
-            draw = query.get("draw", "0").lower() in ("1", "true", "yes")
+            draw = _SWITCH.from_text(query["draw"], "?draw=") if "draw" in query else False
             fmt = query.get("format")
-            try:
-                width = int(query["width"]) if "width" in query else None
-                height = int(query["height"]) if "height" in query else None
-                rotation = int(query.get("rotation", 0))
-            except ValueError:
-                raise InvalidInputError("width, height and rotation must be whole numbers") from None
+            width, height = _whole(query, "width"), _whole(query, "height")
             options = _task_options(entry, query)
             body = await read_body(request)
             views = None
@@ -250,7 +279,7 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                 if views is not None:
                     from ..tasks.mvs import View, parse_cam
 
-                    chosen = [View(decode_image(img, f"view {i}"), parse_cam(cam, f"cam {i}"), i)
+                    chosen = [View(decode_image(img, f"view {i}", settings.max_pixels), parse_cam(cam, f"cam {i}"), i)
                               for i, (img, cam) in enumerate(views)]
                     result = entry.model.detect(chosen, **options)
                     frame = None
@@ -259,8 +288,8 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                         frame = _raw_frame(body, fmt.lower(), width, height)
                         options["format"] = fmt.lower()
                     else:
-                        frame = decode_image(body, "the request body")
-                    result = entry.model.detect(frame, rotation=rotation, **options)
+                        frame = decode_image(body, "the request body", settings.max_pixels)
+                    result = entry.model.detect(frame, **options)
                 seconds = time.perf_counter() - t0
                 if draw:
                     import cv2
@@ -274,7 +303,7 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                     h, w = frame.shape[:2] if not fmt else (height, width)
                 doc = {**result.to_dict(), "model": entry.name, "engine": entry.model.engine.name,
                        "width": int(w), "height": int(h), "latency_ms": round(seconds * 1000, 3)}
-                return doc, result, seconds
+                return _finite_json(doc), result, seconds
 
             try:
                 payload, result, seconds = await pool.run(work)
@@ -284,13 +313,17 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
                 return Response(payload, media_type="image/jpeg",
                                 headers={"X-Edgecv-Count": str(result.to_dict()["count"]),
                                          "X-Edgecv-Latency-Ms": f"{seconds * 1e3:.3f}"})
-            return JSONResponse(payload)
+            return Response(payload, media_type="application/json")
         except HttpError as exc:
             status, error = exc.status, exc.error
             raise
+        except ClientDisconnect:
+            status, error = 499, "ClientDisconnect"
+            log.info("client %s hung up before its request to %s was read", _peer(request), name)
+            return Response(status_code=499)
         except EdgecvError as exc:
-            status, error = 400, type(exc).__name__
-            raise HttpError(400, error, " ".join(str(exc).split())) from None
+            status, error = (413 if isinstance(exc, ImageTooLargeError) else 400), type(exc).__name__
+            raise HttpError(status, error, " ".join(str(exc).split())) from None
         except Exception as exc:
             status, error = 500, type(exc).__name__
             log.exception("detect on %s failed", name)
@@ -321,27 +354,23 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
         check_key(request)
         if name not in streams:
             raise HttpError(404, "StreamNotFound", f"no stream {name!r:.70}; streams: {', '.join(streams) or 'none'}")
-        view = streams[name]
-        stop = threading.Event()
-        frames = view.frames_for_viewer(stop)
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            viewer = await run_in_threadpool(streams[name].open_viewer)
+        except SourceError as exc:
+            raise HttpError(503, "SourceError", " ".join(str(exc).split()), {"Retry-After": "10"}) from None
 
         async def parts():
-            from starlette.concurrency import run_in_threadpool
-
             try:
                 while not stopping.is_set():
-                    if await request.is_disconnected():
+                    part = await run_in_threadpool(viewer.next_part, 1.0)
+                    if part == viewer.ENDED:
                         break
-                    part = await run_in_threadpool(next, frames, None)
-                    if part is None:
-                        break
-                    yield part
+                    if part is not None:
+                        yield part
             finally:
-                stop.set()
-                try:
-                    await run_in_threadpool(frames.close)
-                except ValueError:  # still inside next() on a worker thread: it ends at its next wake-up
-                    pass
+                viewer.close()  # synchronous and idempotent: runs even when a disconnect cancels this generator
 
         return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                  headers={"Cache-Control": "no-store"})
@@ -355,6 +384,11 @@ def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSet
         return Response(status_code=204)
 
     return app
+
+
+def _peer(request: Any) -> str:
+    client = getattr(request, "client", None)
+    return f"{client.host}:{client.port}" if client else "?"
 
 
 def _page() -> str:

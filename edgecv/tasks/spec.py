@@ -106,8 +106,9 @@ class Option:
             return f"one of {list(self.choices)}"
         return "an object of the documented type"
 
-    def from_text(self, text: str) -> Any:
-        """Parse a command-line value."""
+    def from_text(self, text: str, label: Optional[str] = None) -> Any:
+        """Parse a value given as text (a command-line flag, or a query parameter: ``label`` names it in the
+        error, default the flag)."""
         try:
             if self.kind == "int":
                 return int(text)
@@ -120,8 +121,9 @@ class Option:
                 return parts[0] if len(parts) == 1 else tuple(parts)
             if self.kind == "choice":
                 return next(c for c in self.choices if str(c) == text)
-        except (ValueError, KeyError, StopIteration):
-            raise InvalidInputError(f"{self.flag} expects {self.describe()}, got {text!r:.60}") from None
+        except (ValueError, KeyError, StopIteration, AttributeError):
+            expects = "true or false (or 1/0, yes/no)" if self.kind == "bool" else self.describe()
+            raise InvalidInputError(f"{label or self.flag} expects {expects}, got {text!r:.60}") from None
         return text
 
 
