@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -184,7 +185,8 @@ def _detect_stream(args: argparse.Namespace, source: str) -> int:
     if spec.inputs != IMAGE:
         raise InvalidInputError(f"{args.model} is a {spec.name} model; streams of frames need an image model")
     options = {k: v for k, v in _given_options(args).items() if any(o.name == k and o.per_call for o in spec.options)}
-    stream = model.stream(source, track=args.track, live=True if args.live else None, reconnect=args.reconnect, **options)
+    stream = model.stream(source, track=args.track, live=True if args.live else None, reconnect=args.reconnect,
+                          timeout=args.timeout, **options)
     src = stream.source
     folder = isinstance(src, ImageSequenceSource)
     video = None if (out_dir is None or folder) else VideoOutput(_stream_target(out_dir, source, src.live), src.fps or 10)
@@ -296,7 +298,7 @@ def _cmd_mvs(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import run
+    from .batch import ArchiveLimits, run
 
     bar = None
 
@@ -309,11 +311,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
+        limits = ArchiveLimits(member_bytes=int(args.max_member_mb * 2**20), total_bytes=int(args.max_archive_gb * 2**30),
+                               ratio=args.max_ratio)
         summary = run(args.inputs, args.model, out=args.out, engine=args.engine, backend=args.backend,
                       workers=args.workers, threads_per_worker=args.threads_per_worker, address=args.address,
                       every=args.every, trust=args.trust, options=_given_options(args),
                       depth_format=args.depth_format, scale_intrinsics=args.scale_intrinsics,
-                      shard_rows=args.shard_rows, progress=progress)
+                      shard_rows=args.shard_rows, limits=limits, progress=progress)
     finally:
         if bar is not None:
             bar.close()
@@ -338,14 +342,20 @@ def _ray_depth(args: argparse.Namespace, model, scene):
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .serve import ServeSettings, serve
+    from .serve.protocol import ConnectionLimits
 
     key = args.api_key
     if key is None:
         import os
 
         key = os.environ.get("EDGECV_API_KEY") or None
+    connections = ConnectionLimits(max_connections=args.max_connections,
+                                   max_connections_per_client=args.max_connections_per_client,
+                                   header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                                   keep_alive=args.keep_alive)
     settings = ServeSettings(api_key=key, max_body_mb=args.max_body_mb, max_queue=args.max_queue,
-                             workers=args.workers)
+                             workers=args.workers, max_pixels=args.max_pixels, source_timeout=args.timeout,
+                             connections=connections)
 
     def ready(url: str) -> None:
         print(f"edgecv: serving {', '.join(args.models)} on {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
@@ -558,6 +568,8 @@ def _threads(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .image import ENV_MAX_PIXELS, MAX_PIXELS
+    from .streams.sources import DEFAULT_TIMEOUT
     from .tasks import TASKS
 
     parser = argparse.ArgumentParser(prog="edgecv", description="Computer-vision models on edge devices.")
@@ -574,6 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
         if threads:
             p.add_argument("--threads", "-t", type=_threads, help="engine threads (default: CPU cores, at most 4)")
         trust_arg(p)
+
+    def max_pixels_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--max-pixels", type=_threads, metavar="N",
+                       help=f"largest image decoded, in pixels (default: {ENV_MAX_PIXELS}, else {MAX_PIXELS:,}); "
+                            "larger ones are refused before decoding")
 
     def trust_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--trust", action="store_true", help="skip the child-process check of model files no "
@@ -601,6 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live", action="store_true", help="streams: keep only the newest frame when inference is "
                    "slower than the source (default for cameras and URLs)")
     p.add_argument("--reconnect", action="store_true", help="streams: reopen a dropped URL with backoff")
+    p.add_argument("--timeout", type=_finite_float, default=DEFAULT_TIMEOUT,
+                   help="streams: seconds a URL may take to open or between two frames (default %(default)s)")
+    max_pixels_arg(p)
     _add_option_flags(p)
     p.set_defaults(func=_cmd_detect)
 
@@ -645,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, (metric, owners) in _gate_flags(("quantize",)).items():
         p.add_argument(flag, type=_finite_float, dest=flag[2:].replace("-", "_"),
                        help=f"limit on {metric} (default: {'; '.join(owners)})")
+    max_pixels_arg(p)
     p.set_defaults(func=_cmd_quantize)
 
     p = sub.add_parser("bench", help="latency, memory and accuracy per engine, precision, threads and size",
@@ -672,6 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     p.add_argument("--plot", type=Path, help="write a PNG chart")
+    max_pixels_arg(p)
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("validate", help="check that converted files agree (raw outputs and task results)",
@@ -695,6 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, (metric, owners) in _gate_flags().items():
         p.add_argument(flag, type=_finite_float, dest=flag[2:].replace("-", "_"),
                        help=f"limit on {metric} (default: {'; '.join(owners)})")
+    max_pixels_arg(p)
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("mvs", help="depth maps and a fused point cloud from a multi-view scene", description=(
@@ -725,6 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "in parallel (then filtered and fused here)")
     p.add_argument("--workers", type=_threads, help="ray: actors (default: CPU cores / --threads)")
     p.add_argument("--address", help="ray: address of an existing cluster (default: start a local Ray)")
+    max_pixels_arg(p)
     p.set_defaults(func=_cmd_mvs)
 
     p = sub.add_parser("batch", help="run a model over folders, archives, videos or scenes into a resumable "
@@ -747,11 +771,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="ray: address of an existing cluster, e.g. ray://head:10001 or auto "
                    "(default: start a local Ray for the run)")
     p.add_argument("--every", type=_threads, default=1, help="videos: every N-th frame (default: every frame)")
+    from .batch.inputs import ArchiveLimits
     from .batch.shards import SHARD_ROWS
 
     p.add_argument("--shard-rows", type=_threads, default=SHARD_ROWS,
                    help="rows per Parquet shard at most (default %(default)s; a shard is also written every 10 s)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    limits = ArchiveLimits()
+    p.add_argument("--max-member-mb", type=_finite_float, default=limits.member_bytes / 2**20,
+                   help="archives: largest member read, uncompressed (default %(default)g MiB)")
+    p.add_argument("--max-archive-gb", type=_finite_float, default=limits.total_bytes / 2**30,
+                   help="archives: most bytes inflated from one archive (default %(default)g GiB)")
+    p.add_argument("--max-ratio", type=_finite_float, default=limits.ratio,
+                   help="archives: most uncompressed bytes per compressed byte, past 16 MiB (default %(default)g): "
+                        "zip and tar bombs stop here")
+    max_pixels_arg(p)
     scene_args(p)
     _add_option_flags(p)
     p.set_defaults(func=_cmd_batch)
@@ -780,6 +814,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", metavar="NAME[@MODEL]=VIDEO_OR_CAMERA",
                    help="a stream shown annotated at /v1/streams/NAME.mjpg: a video file (looped), camera:N or a URL "
                         "(repeatable; default model: the first image model)")
+    p.add_argument("--timeout", type=_finite_float, default=DEFAULT_TIMEOUT,
+                   help="--source: seconds a URL may take to open or between two frames (default %(default)s)")
+    from .serve.protocol import ConnectionLimits
+
+    c = ConnectionLimits()
+    p.add_argument("--max-connections", type=_threads, default=c.max_connections,
+                   help="open connections at most; more are refused at the socket (default %(default)s)")
+    p.add_argument("--max-connections-per-client", type=_threads, default=c.max_connections_per_client,
+                   help="open connections from one address at most (default %(default)s)")
+    p.add_argument("--header-timeout", type=_finite_float, default=c.header_timeout,
+                   help="seconds a connection has to send a complete request head (default %(default)s)")
+    p.add_argument("--body-timeout", type=_finite_float, default=c.body_timeout,
+                   help="seconds a request body (chunked too) has to arrive whole; then 408 (default %(default)s)")
+    p.add_argument("--keep-alive", type=_finite_float, default=c.keep_alive,
+                   help="seconds an idle connection stays open after a response (default %(default)s)")
+    max_pixels_arg(p)
     trust_arg(p)
     p.set_defaults(func=_cmd_serve)
 
@@ -800,14 +850,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # File names that are not UTF-8 reach the output as \xNN escapes instead of ending the command.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
+        if getattr(args, "max_pixels", None) is not None:  # this process and every worker it starts
+            from .image import ENV_MAX_PIXELS, pixel_limit
+
+            os.environ[ENV_MAX_PIXELS] = str(pixel_limit(args.max_pixels))
         return args.func(args)
     except KeyboardInterrupt:
         print("edgecv: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # stdout closed by the reader (`edgecv ... | head`): stop quietly
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except EdgecvError as exc:
