@@ -20,6 +20,7 @@
 #include "edgecv/pose.hpp"
 #include "edgecv/scrfd.hpp"
 #include "edgecv/track.hpp"
+#include "edgecv/yunet.hpp"
 
 namespace py = pybind11;
 using edgecv::InvalidInput;
@@ -112,6 +113,14 @@ py::array_t<float> to_array(const std::vector<float>& v, std::vector<py::ssize_t
   return out;
 }
 
+// The returned faces as numpy arrays: boxes (N,4), scores (N,), landmarks (N,K,2) or None.
+py::tuple faces_tuple(const edgecv::Detections& d, int num_landmarks, bool with_landmarks) {
+  const auto n = static_cast<py::ssize_t>(d.size());
+  py::object landmarks = py::none();
+  if (with_landmarks) landmarks = to_array(d.landmarks, {n, static_cast<py::ssize_t>(num_landmarks), 2});
+  return py::make_tuple(to_array(d.boxes, {n, 4}), to_array(d.scores, {n}), landmarks);
+}
+
 py::tuple decode_scrfd(const py::list& levels, std::pair<int, int> input_size, int num_anchors,
                        float score_threshold, float iou_threshold, long pre_nms_top_k,
                        long max_detections, std::pair<float, float> scale,
@@ -172,11 +181,66 @@ py::tuple decode_scrfd(const py::list& levels, std::pair<int, int> input_size, i
     py::gil_scoped_release release;
     d = edgecv::decode_scrfd(lv, p);
   }
-  const auto n = static_cast<py::ssize_t>(d.size());
-  py::object landmarks = py::none();
-  if (!d.landmarks.empty() || (n == 0 && landmark_cols > 0))
-    landmarks = to_array(d.landmarks, {n, static_cast<py::ssize_t>(p.num_landmarks), 2});
-  return py::make_tuple(to_array(d.boxes, {n, 4}), to_array(d.scores, {n}), landmarks);
+  return faces_tuple(d, p.num_landmarks, landmark_cols > 0);
+}
+
+py::tuple decode_yunet(const py::list& levels, std::pair<int, int> input_size, float score_threshold,
+                       float iou_threshold, long pre_nms_top_k, long max_detections, std::pair<float, float> scale,
+                       std::pair<float, float> clip) {
+  edgecv::YunetParams p;
+  p.input_width = input_size.first;
+  p.input_height = input_size.second;
+  p.score_threshold = score_threshold;
+  p.iou_threshold = iou_threshold;
+  p.pre_nms_top_k = pre_nms_top_k;
+  p.max_detections = max_detections;
+  p.scale_x = scale.first;
+  p.scale_y = scale.second;
+  p.clip_width = clip.first;
+  p.clip_height = clip.second;
+
+  std::vector<edgecv::YunetLevel> lv;
+  std::vector<py::array> keep;  // owning references to every array read while the GIL is released
+  py::ssize_t landmark_cols = -1;
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    const std::string where = "level " + std::to_string(i);
+    const py::handle item = levels[i];
+    if (!py::isinstance<py::tuple>(item) || py::len(item) != 5)
+      throw InvalidInput(where + ": expected a (stride, cls, obj, boxes, landmarks) tuple");
+    const auto t = py::reinterpret_borrow<py::tuple>(item);
+    edgecv::YunetLevel level;
+    try {
+      level.stride = t[0].cast<int>();
+    } catch (const py::cast_error&) {
+      throw InvalidInput(where + ": stride must be an int");
+    }
+    const py::ssize_t rows = leading_dim(t[1], where + " cls");
+    const auto cls = checked<float>(t[1], where + " cls", {{rows, 1}});
+    const auto obj = checked<float>(t[2], where + " obj", {{rows, 1}});
+    const auto boxes = checked<float>(t[3], where + " boxes", {{rows, 4}});
+    level.cls = cls.data();
+    level.obj = obj.data();
+    level.boxes = boxes.data();
+    keep.insert(keep.end(), {cls.array, obj.array, boxes.array});
+    if (!t[4].is_none()) {
+      const py::array lm = as_array(t[4], where + " landmarks");
+      if (landmark_cols < 0 && lm.ndim() == 2) landmark_cols = lm.shape(1);
+      if (landmark_cols <= 0 || landmark_cols % 2 != 0)
+        throw InvalidInput(where + " landmarks: expected (rows, 2*K) with K >= 1");
+      const auto marks = checked<float>(t[4], where + " landmarks", {{rows, landmark_cols}});
+      level.landmarks = marks.data();
+      keep.push_back(marks.array);
+      p.num_landmarks = static_cast<int>(landmark_cols / 2);
+    }
+    level.rows = static_cast<std::size_t>(rows);
+    lv.push_back(level);
+  }
+  edgecv::Detections d;
+  {
+    py::gil_scoped_release release;
+    d = edgecv::decode_yunet(lv, p);
+  }
+  return faces_tuple(d, p.num_landmarks, landmark_cols > 0);
 }
 
 py::array_t<long long> nms(const py::object& boxes, const py::object& scores,
@@ -573,6 +637,26 @@ C-contiguous, R = ceil(H/stride) * ceil(W/stride) * num_anchors.
 input_size: (W, H) of the network input. scale: (sx, sy) with x_orig = x_net / sx.
 clip: (width, height) to clip to; (0, 0) disables. Returns (boxes (N,4), scores (N,),
 landmarks (N,K,2) or None) sorted by score.)doc");
+  const edgecv::YunetParams yunet_defaults;
+  py::class_<edgecv::YunetParams>(m, "YunetParams", "Defaults of YuNet decoding (read by the Python options).")
+      .def(py::init<>())
+      .def_readonly("score_threshold", &edgecv::YunetParams::score_threshold)
+      .def_readonly("iou_threshold", &edgecv::YunetParams::iou_threshold)
+      .def_readonly("pre_nms_top_k", &edgecv::YunetParams::pre_nms_top_k)
+      .def_readonly("max_detections", &edgecv::YunetParams::max_detections)
+      .def_readonly("num_landmarks", &edgecv::YunetParams::num_landmarks);
+  m.def("decode_yunet", &decode_yunet, py::arg("levels"), py::arg("input_size"),
+        py::arg("score_threshold") = yunet_defaults.score_threshold,
+        py::arg("iou_threshold") = yunet_defaults.iou_threshold, py::arg("pre_nms_top_k") = yunet_defaults.pre_nms_top_k,
+        py::arg("max_detections") = yunet_defaults.max_detections, py::arg("scale") = std::make_pair(1.f, 1.f),
+        py::arg("clip") = std::make_pair(0.f, 0.f),
+        R"doc(Decode YuNet head outputs into faces.
+
+levels: list of (stride, cls (R,1), obj (R,1), boxes (R,4), landmarks (R,2K) or None), float32, C-contiguous,
+R = ceil(H/stride) * ceil(W/stride). Score sqrt(clamp(cls) * clamp(obj)); centre (cell + boxes[:2]) * stride,
+size exp(boxes[2:]) * stride. input_size: (W, H) of the network input; scale: (sx, sy) with x_orig = x_net / sx;
+clip: (width, height) to clip to, (0, 0) disables. Returns (boxes (N,4), scores (N,), landmarks (N,K,2) or None)
+sorted by score.)doc");
   m.def("nms", &nms, py::arg("boxes"), py::arg("scores"), py::arg("iou_threshold"),
         py::arg("max_keep") = 0,
         "Greedy IoU NMS on float32 boxes (N,4) xyxy and scores (N,); returns kept indices (int64) "

@@ -56,25 +56,11 @@ int feature_size(int input_side, int stride) {
 
 namespace {
 
-struct Candidate {
-  float score;
-  std::size_t level;
-  std::size_t row;
-};
-
 void check_params(const std::vector<ScrfdLevel>& levels, const ScrfdParams& p) {
   require(!levels.empty(), "at least one SCRFD level is required");
   require(p.input_width > 0 && p.input_height > 0, "input size must be positive");
   require(p.num_anchors > 0 && p.num_anchors <= 64, "num_anchors must be in [1, 64]");
-  require(p.num_landmarks > 0 && p.num_landmarks <= 1024, "num_landmarks must be in [1, 1024]");
-  require(std::isfinite(p.score_threshold), "score_threshold must be finite");
-  require(std::isfinite(p.iou_threshold) && p.iou_threshold >= 0.f && p.iou_threshold <= 1.f,
-          "iou_threshold must be in [0, 1]");
-  require(std::isfinite(p.scale_x) && std::isfinite(p.scale_y) && p.scale_x > 0.f &&
-              p.scale_y > 0.f,
-          "scale_x and scale_y must be positive and finite");
-  require(std::isfinite(p.clip_width) && std::isfinite(p.clip_height),
-          "clip size must be finite");
+  faces::check_output(p);
   const bool with_landmarks = levels.front().landmarks != nullptr;
   for (std::size_t i = 0; i < levels.size(); ++i) {
     const ScrfdLevel& lv = levels[i];
@@ -99,29 +85,6 @@ void check_params(const std::vector<ScrfdLevel>& levels, const ScrfdParams& p) {
   }
 }
 
-// Appends rows whose score is >= threshold (NaN and +inf excluded). Blocks are first tested
-// with a branch-free count the compiler vectorises: most blocks hold no candidate at all.
-void collect_above(const float* scores, std::size_t rows, float threshold, std::size_t level,
-                   std::vector<Candidate>& out) {
-  constexpr std::size_t kBlock = 256;
-  for (std::size_t begin = 0; begin < rows; begin += kBlock) {
-    const std::size_t end = std::min(rows, begin + kBlock);
-    int hits = 0;
-    for (std::size_t r = begin; r < end; ++r) hits += scores[r] >= threshold ? 1 : 0;
-    if (hits == 0) continue;
-    for (std::size_t r = begin; r < end; ++r) {
-      const float s = scores[r];
-      if (s >= threshold && std::isfinite(s)) out.push_back({s, level, r});
-    }
-  }
-}
-
-inline bool all_finite(const float* v, int n) {
-  for (int i = 0; i < n; ++i)
-    if (!std::isfinite(v[i])) return false;
-  return true;
-}
-
 }  // namespace
 
 Detections decode_scrfd(const std::vector<ScrfdLevel>& levels, const ScrfdParams& p,
@@ -131,39 +94,22 @@ Detections decode_scrfd(const std::vector<ScrfdLevel>& levels, const ScrfdParams
   const int lm_dims = 2 * p.num_landmarks;
 
   // 1. Score threshold and per-level top-k (only candidates are decoded).
-  std::vector<Candidate> candidates;
-  for (std::size_t li = 0; li < levels.size(); ++li) {
-    const ScrfdLevel& lv = levels[li];
-    const std::size_t first = candidates.size();
-    collect_above(lv.scores, lv.rows, p.score_threshold, li, candidates);
-    const std::size_t found = candidates.size() - first;
-    if (p.pre_nms_top_k > 0 && found > static_cast<std::size_t>(p.pre_nms_top_k)) {
-      const auto begin = candidates.begin() + static_cast<std::ptrdiff_t>(first);
-      const auto keep_end = begin + p.pre_nms_top_k;
-      std::nth_element(begin, keep_end - 1, candidates.end(),
-                       [](const Candidate& a, const Candidate& b) {
-                         return a.score > b.score || (a.score == b.score && a.row < b.row);
-                       });
-      candidates.erase(keep_end, candidates.end());
-    }
-  }
+  std::vector<faces::Candidate> candidates;
+  for (std::size_t li = 0; li < levels.size(); ++li)
+    faces::collect(levels[li].scores, levels[li].rows, p.score_threshold, li, p.pre_nms_top_k, candidates);
 
-  // 2. Decode boxes (network pixels) of the candidates; remember each one's anchor centre.
-  struct Decoded {
-    const float* landmarks;  // raw offsets of this row, or nullptr
-    float cx, cy, stride;
-  };
+  // 2. Decode the candidates' boxes (distances from the anchor centre, network pixels).
   std::vector<float> boxes;
   std::vector<float> scores;
-  std::vector<Decoded> decoded;
+  std::vector<faces::Landmarks> marks;
   boxes.reserve(candidates.size() * 4);
   scores.reserve(candidates.size());
-  decoded.reserve(candidates.size());
-  for (const Candidate& c : candidates) {
+  marks.reserve(candidates.size());
+  for (const faces::Candidate& c : candidates) {
     const ScrfdLevel& lv = levels[c.level];
     const float* d = lv.boxes + 4 * c.row;
     const float* lm = with_landmarks ? lv.landmarks + lm_dims * c.row : nullptr;
-    if (!all_finite(d, 4) || (lm != nullptr && !all_finite(lm, lm_dims))) continue;
+    if (!faces::all_finite(d, 4) || (lm != nullptr && !faces::all_finite(lm, lm_dims))) continue;
     const auto grid = cache.centres(feature_size(p.input_height, lv.stride),
                                     feature_size(p.input_width, lv.stride), lv.stride,
                                     p.num_anchors);
@@ -172,39 +118,11 @@ Detections decode_scrfd(const std::vector<ScrfdLevel>& levels, const ScrfdParams
     const float s = static_cast<float>(lv.stride);
     boxes.insert(boxes.end(), {cx - d[0] * s, cy - d[1] * s, cx + d[2] * s, cy + d[3] * s});
     scores.push_back(c.score);
-    decoded.push_back({lm, cx, cy, s});
+    marks.push_back({lm, cx, cy, s});
   }
 
   // 3. NMS across levels, then map to original pixels.
-  const std::vector<std::size_t> kept =
-      nms(boxes.data(), scores.data(), scores.size(), p.iou_threshold, p.max_detections);
-
-  const bool clip = p.clip_width > 0.f && p.clip_height > 0.f;
-  auto map_x = [&](float x) {
-    const float v = x / p.scale_x;
-    return clip ? std::min(std::max(v, 0.f), p.clip_width) : v;
-  };
-  auto map_y = [&](float y) {
-    const float v = y / p.scale_y;
-    return clip ? std::min(std::max(v, 0.f), p.clip_height) : v;
-  };
-
-  Detections out;
-  out.boxes.reserve(kept.size() * 4);
-  out.scores.reserve(kept.size());
-  if (with_landmarks) out.landmarks.reserve(kept.size() * static_cast<std::size_t>(lm_dims));
-  for (std::size_t k : kept) {
-    const float* b = &boxes[4 * k];
-    out.boxes.insert(out.boxes.end(), {map_x(b[0]), map_y(b[1]), map_x(b[2]), map_y(b[3])});
-    out.scores.push_back(scores[k]);
-    const Decoded& dk = decoded[k];
-    if (dk.landmarks == nullptr) continue;
-    for (int j = 0; j < p.num_landmarks; ++j) {
-      out.landmarks.push_back(map_x(dk.cx + dk.landmarks[2 * j] * dk.stride));
-      out.landmarks.push_back(map_y(dk.cy + dk.landmarks[2 * j + 1] * dk.stride));
-    }
-  }
-  return out;
+  return faces::finish(boxes, scores, marks, p);
 }
 
 }  // namespace edgecv

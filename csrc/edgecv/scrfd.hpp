@@ -8,6 +8,8 @@
 #include <tuple>
 #include <vector>
 
+#include "edgecv/faces.hpp"
+
 namespace edgecv {
 
 // Raw head outputs of one pyramid level, rows = feature_h * feature_w * num_anchors.
@@ -22,28 +24,10 @@ struct ScrfdLevel {
 };
 
 // Defaults of SCRFD decoding; Python reads them from here (edgecv._core.ScrfdParams()).
-struct ScrfdParams {
+struct ScrfdParams : FaceOutput {
   int input_width = 0;   // network input size in pixels
   int input_height = 0;
   int num_anchors = 2;   // anchors per feature-map location
-  int num_landmarks = 5; // points per face when landmarks are given
-  float score_threshold = 0.5f;
-  float iou_threshold = 0.4f;
-  long pre_nms_top_k = 5000;  // per level; <= 0 means no limit
-  long max_detections = 1000; // after NMS; <= 0 means no limit
-  // Network-input pixels -> original-image pixels: x_orig = x_net / scale_x.
-  float scale_x = 1.f;
-  float scale_y = 1.f;
-  // Clip boxes and landmarks to [0, clip_width] x [0, clip_height]; <= 0 disables clipping.
-  float clip_width = 0.f;
-  float clip_height = 0.f;
-};
-
-struct Detections {
-  std::vector<float> boxes;      // n x 4, xyxy
-  std::vector<float> scores;     // n
-  std::vector<float> landmarks;  // n x num_landmarks x 2, empty when the model has none
-  std::size_t size() const { return scores.size(); }
 };
 
 // Anchor centres (x, y) of one feature map, in network-input pixels, one pair per anchor
