@@ -17,7 +17,7 @@ import numpy as np
 
 import edgecv
 from _timing import median_ms, report
-from edgecv.tasks.scrfd.headpose import Camera, euler_from_rotation, face_model, rotation_from_euler
+from edgecv.tasks.faces.headpose import Camera, euler_from_rotation, face_model, rotation_from_euler
 
 
 def faces(model, n, rng, hw=(1080, 1920)):

@@ -19,8 +19,8 @@ from .loading import fetch, load, quantize
 from .tasks import TASKS
 from .tasks.mvs import DepthMap, read_depth, read_ply, write_ply
 from .tasks.openpose import Pose, Poses
-from .tasks.scrfd import Face, Faces
-from .tasks.scrfd.headpose import Camera, HeadPoses, head_pose
+from .tasks.faces import Face, Faces
+from .tasks.faces.headpose import Camera, HeadPoses, head_pose
 from .versions import __version__
 
 __all__ = [

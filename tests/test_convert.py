@@ -10,7 +10,7 @@ import pytest
 from conftest import PHOTOS, SHARED, run_python, run_without_module
 
 import edgecv
-from edgecv.tasks.scrfd.compare import compare_faces
+from edgecv.tasks.faces.compare import compare_faces
 from edgecv.convert import convert
 from edgecv.engines import create_engine
 from edgecv.errors import ConversionError, ConverterNotFoundError, InvalidInputError

@@ -133,7 +133,7 @@ def test_anchor_centres():
 
 
 def test_compare_match_boxes_is_one_to_one():
-    from edgecv.tasks.scrfd.compare import iou_matrix, match_boxes
+    from edgecv.tasks.faces.compare import iou_matrix, match_boxes
 
     a = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float32)
     b = np.array([[21, 0, 31, 10], [0, 0, 10, 10], [0, 0, 9, 10]], np.float32)

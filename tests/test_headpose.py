@@ -10,7 +10,7 @@ from conftest import SHARED, run_python, cached_model
 import edgecv
 from edgecv import _core
 from edgecv.errors import InvalidInputError
-from edgecv.tasks.scrfd.headpose import (Camera, euler_from_rotation, face_model, quaternion_from_rotation,
+from edgecv.tasks.faces.headpose import (Camera, euler_from_rotation, face_model, quaternion_from_rotation,
                              rotation_from_euler)
 
 RESOLUTIONS = [(480, 640), (1080, 1920), (2160, 3840)]  # (H, W)
@@ -173,7 +173,7 @@ def test_cli_head_pose(tmp_path):
     assert {"yaw", "pitch", "roll"} <= set(face["head_pose"])
     bad = run_python("-m", "edgecv", "detect", str(SHARED / "images" / "street_4.jpg"), "--model",
                      "lightweight_openpose_hpe0001", "--head-pose")
-    assert bad.returncode == 2 and "--head-pose is an option of scrfd models" in bad.stderr
+    assert bad.returncode == 2 and "--head-pose is an option of scrfd, yunet models" in bad.stderr
 
 
 def test_degenerate_inputs_raise():

@@ -9,7 +9,7 @@ import pytest
 from conftest import SHARED, cached_model
 
 import edgecv
-from edgecv.tasks.scrfd.compare import compare_faces
+from edgecv.tasks.faces.compare import compare_faces
 from edgecv.errors import InvalidInputError, ModelContractError
 
 RAW = SHARED / "models" / "scrfd_500m_raw" / "scrfd_500m.onnx"

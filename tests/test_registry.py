@@ -19,7 +19,7 @@ PHOTO = str(SHARED / "images" / "group_t1.jpg")
 
 
 def test_every_task_is_complete():
-    assert list(TASKS) == ["scrfd", "openpose", "mvs"]
+    assert list(TASKS) == ["scrfd", "yunet", "openpose", "mvs"]
     for spec in TASKS.values():
         assert spec.model.task == spec.name and spec.compare and spec.summarize
         assert set(spec.gates) == {"convert", "quantize"}
@@ -28,6 +28,7 @@ def test_every_task_is_complete():
         if spec.inputs == IMAGE:
             assert spec.roles is not None and spec.default_input["size"]
     assert guess_task(["score_8", "bbox_8"]).name == "scrfd"
+    assert guess_task(["cls_8", "obj_8", "bbox_8"]).name == "yunet"
     assert guess_task(["heatmaps", "pafs"]).name == "openpose"
     assert guess_task(["depth", "confidence"]).name == "mvs"
     with pytest.raises(edgecv.ModelContractError, match="known tasks"):
@@ -39,6 +40,8 @@ def test_defaults_are_the_cpp_ones():
     d = _core.ScrfdParams()
     assert scrfd["score_threshold"] == pytest.approx(d.score_threshold) and scrfd["max_faces"] == d.max_detections
     assert scrfd["iou_threshold"] == pytest.approx(d.iou_threshold) and scrfd["pre_nms_top_k"] == d.pre_nms_top_k
+    yunet, y = {o.name: o.default for o in TASKS["yunet"].options}, _core.YunetParams()
+    assert (yunet["score_threshold"], yunet["iou_threshold"]) == (pytest.approx(y.score_threshold), pytest.approx(0.3))
     pose = {o.name: o.default for o in TASKS["openpose"].options}
     p = _core.PoseParams()
     assert pose["min_parts"] == p.min_parts == 5 and pose["peak_radius"] == p.peak_radius == 0
@@ -102,12 +105,3 @@ def test_detect_options_are_checked_per_call(photos):
     assert len(model.detect(photos["group_t1.jpg"], max_faces=2)) == 2
     assert len(model.detect(photos["group_t1.jpg"])) == 6  # per-call values do not stick
 
-
-def test_moved_modules_still_import_with_a_warning():
-    code = ("import warnings; warnings.simplefilter('error')\n"
-            "try:\n    import edgecv.mvs\nexcept DeprecationWarning as w:\n    print('WARN', w)\n")
-    out = run_python("-c", code)
-    assert "WARN edgecv.mvs moved to edgecv.tasks.mvs" in out.stdout, out.stderr
-    out = run_python("-W", "ignore", "-c", "from edgecv.results import Faces; from edgecv.hub import fetch; "
-                     "from edgecv.headpose import Camera; from edgecv.pose_layouts import LAYOUTS; print('ok')")
-    assert out.stdout.strip() == "ok", out.stderr

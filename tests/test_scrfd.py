@@ -7,10 +7,10 @@ import pytest
 from conftest import ENGINES, PHOTOS, SCRFD, cached_model
 
 import edgecv
-from edgecv.tasks.scrfd.compare import compare_faces
-from edgecv.tasks.scrfd.model import OPTIONS
+from edgecv.tasks.faces.compare import compare_faces
+from edgecv.tasks.scrfd.model import ScrfdModel
 
-DEFAULTS = {o.name: o.default for o in OPTIONS}
+DEFAULTS = {o.name: o.default for o in ScrfdModel.options}
 DEFAULT_SCORE_THRESHOLD, DEFAULT_IOU_THRESHOLD = DEFAULTS["score_threshold"], DEFAULTS["iou_threshold"]
 from reference import scrfd_numpy
 

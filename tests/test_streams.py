@@ -24,7 +24,7 @@ from edgecv.errors import InvalidImageError, InvalidInputError, SourceError
 from edgecv.frames import FORMATS, ROTATIONS
 from edgecv.streams import SceneSource
 from edgecv.tasks.openpose.compare import compare_poses
-from edgecv.tasks.scrfd.compare import compare_faces
+from edgecv.tasks.faces.compare import compare_faces
 
 VIDEO = SHARED / "video" / "pets_walk_480x360.avi"
 POSE = "lightweight_openpose_hpe0001"

@@ -10,12 +10,13 @@ from typing import Any, Dict, Optional, Sequence
 from ..engines import Engine
 from ..errors import ModelContractError
 from ..store.metadata import ModelConfig
-from . import mvs, openpose, scrfd
+from . import mvs, openpose, scrfd, yunet
 from .base import ImageTaskModel, Prepared, TaskModel
 from .spec import IMAGE, VIEWS, Gate, GraphFacts, Option, RolePlan, TaskSpec
 
 _SPECS = (
     scrfd.SPEC,
+    yunet.SPEC,
     openpose.SPEC,
     mvs.SPEC,
 )

@@ -1,4 +1,5 @@
-"""SCRFD results: :class:`Faces` (all faces of one image) and :class:`Face` (one of them)."""
+"""Face detection results (every face model: SCRFD, YuNet): :class:`Faces` (all faces of one image) and
+:class:`Face` (one of them)."""
 
 from __future__ import annotations
 
@@ -37,10 +38,12 @@ class Faces(ItemsMixin, FrameResultMixin):
     boxes: np.ndarray
     scores: np.ndarray
     landmarks: Optional[np.ndarray] = None
-    #: edgecv.tasks.scrfd.headpose.HeadPoses of the faces (upright coordinates), when detect(..., head_pose=True)
+    #: edgecv.tasks.faces.headpose.HeadPoses of the faces (upright coordinates), when detect(..., head_pose=True)
     head_pose: Optional[Any] = None
     track_ids: Optional[np.ndarray] = None
     frame: Optional[Any] = None
+    #: the task of the model that found them ("scrfd", "yunet")
+    task: str = "faces"
 
     def __getitem__(self, i: int) -> Face:
         lm = None if self.landmarks is None else self.landmarks[i]
@@ -60,7 +63,7 @@ class Faces(ItemsMixin, FrameResultMixin):
             if f.track_id is not None:
                 item["track_id"] = f.track_id
             faces.append(item)
-        return {"task": "scrfd", "count": len(faces), "faces": faces}
+        return {"task": self.task, "count": len(faces), "faces": faces}
 
     def draw(self, image: np.ndarray, copy: bool = True) -> np.ndarray:
         """Draw boxes, scores (or track ids), landmarks and head-pose axes on the frame (BGR, or the frame's own

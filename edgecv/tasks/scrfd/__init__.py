@@ -1,11 +1,11 @@
-"""Face detection with SCRFD: boxes, scores, 5 landmarks; head pose composed on top."""
+"""Face detection with SCRFD: boxes, scores, 5 landmarks; head pose composed on top (shared with every face model
+in :mod:`edgecv.tasks.faces`)."""
 
 from __future__ import annotations
 
+from ..faces import GATES, Face, Faces, compare_faces, summarize_faces
 from ..spec import IMAGE, TaskSpec
-from .compare import GATES, compare_faces, summarize_faces
 from .model import ScrfdModel
-from .result import Face, Faces
 from .roles import scrfd_roles
 
 SPEC = TaskSpec(
