@@ -15,6 +15,7 @@ from . import store
 from .engines import check_threads, create_engine, engine_class
 from .errors import InvalidInputError, ModelNotFoundError
 from .store import Manifest, ModelConfig
+from .store.metadata import non_commercial
 from .targets import TARGETS, get_target, target_for_file
 from .tasks import TaskModel, build, get_task
 from .trust import check_in_child, trusted_by_environment
@@ -30,7 +31,7 @@ def model_files(manifest: Manifest, engine: str, download: bool = True) -> List[
     """Local, verified paths of a manifest model's files for ``engine``: from the mirror or cache, downloaded,
     or converted from the manifest's ONNX file on first use (then cached and re-verified on every load)."""
     if engine in manifest.files:
-        return [store.resolve_file(manifest.name, f, download) for f in manifest.files[engine]]
+        return [store.resolve_file(manifest, f, download) for f in manifest.files[engine]]
     if engine in manifest.convert:
         return _converted_files(manifest, engine, download)
     raise ModelNotFoundError(
@@ -43,7 +44,7 @@ def _converted_files(manifest: Manifest, engine: str, download: bool) -> List[Pa
 
     engine_class(engine).require_package()  # before any conversion work
     entry = manifest.conversion_source(engine)
-    source = store.resolve_file(manifest.name, entry, download)
+    source = store.resolve_file(manifest, entry, download)
     cached = store.cached_conversion(manifest, engine, entry.sha256)
     if cached is not None:
         return cached
@@ -51,7 +52,8 @@ def _converted_files(manifest: Manifest, engine: str, download: bool) -> List[Pa
 
     out_dir = store.conversion_dir(manifest, engine)
     log.info("converting %s for %s into %s", manifest.name, engine, out_dir)
-    result = convert(source, manifest.task, out_dir=out_dir, to=[engine], name=manifest.name, trust=True)
+    result = convert(source, manifest.task, out_dir=out_dir, to=[engine], name=manifest.name, trust=True,
+                     licence=manifest.licence, origin=manifest.source)
     return result.files[engine]
 
 
@@ -125,6 +127,9 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
         config = store.embedded_config(runtime.metadata(), str(files[0]), default_name) or ModelConfig(name=default_name)
     if config.task and task and config.task != task:
         log.info("%s says task %s; using %s as asked", default_name, config.task, task)
+    if non_commercial(config.licence):
+        log.info("%s: licence %r (%s): not for commercial products; the yunet_* models are licence-clean",
+                 config.name or default_name, config.licence, config.origin or "see its manifest")
     return build(runtime, config, task, **options)
 
 
@@ -169,9 +174,9 @@ def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path]
     out: List[Path] = []
     for engine in [get_target(e).name for e in engines] if engines else manifest.engines:
         if engine in manifest.files:
-            out += [store.fetch_file(name, f, mirror) for f in manifest.files[engine]]
+            out += [store.fetch_file(manifest, f, mirror) for f in manifest.files[engine]]
         elif engine in manifest.convert:
-            store.fetch_file(name, manifest.conversion_source(engine), mirror)
+            store.fetch_file(manifest, manifest.conversion_source(engine), mirror)
             out += _converted_files(manifest, engine, download=False)
         else:
             raise InvalidInputError(f"model '{name}' has no {engine} files (available: {manifest.engines})")
@@ -203,6 +208,8 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
     from .convert import quantize as quantize_file
 
     path = source_model(model)
-    if name is None and not looks_like_path(os.fspath(model)):
-        name = os.fspath(model)
+    if not looks_like_path(os.fspath(model)):
+        manifest = store.get_manifest(os.fspath(model))
+        name = name or manifest.name
+        options = {"licence": manifest.licence, "origin": manifest.source, **options}
     return quantize_file(path, calib, name=name, **options)

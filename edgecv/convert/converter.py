@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ConversionError, EdgecvError, InvalidInputError, ModelNotFoundError, OutputWriteError
 from ..fileio import remove_stale
 from ..store.files import sha256_file
-from ..store.metadata import config_from_dict, dumps, metadata_path
+from ..store.metadata import ModelConfig, config_from_dict, dumps, embedded_config, metadata_path, read_sidecar
 from ..targets import ENGINE_NAMES, TARGETS, parse_targets
 from ..tasks import IMAGE, GraphFacts, RolePlan, get_task
 from ..tasks.spec import size_pair
@@ -57,14 +57,17 @@ def check_stem(name: str) -> str:
 
 def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_dir: Union[str, os.PathLike] = ".",
             to: Union[str, Sequence[str]] = ENGINE_NAMES, input_size=None, fp16: bool = False,
-            rename: Optional[Dict[str, str]] = None, name: Optional[str] = None, trust: bool = False) -> ConversionResult:
+            rename: Optional[Dict[str, str]] = None, name: Optional[str] = None, trust: bool = False,
+            licence: Optional[str] = None, origin: Optional[str] = None) -> ConversionResult:
     """Convert an ONNX model; see the module docstring. ``input_size`` is N or (H, W); ``to`` names
     engines (``onnxruntime`` — alias ``onnx`` —, ``ncnn``, ``mnn``).
 
     ``task``: image tasks (``scrfd``/``openpose``) infer output roles (one image input); other tasks
     (``mvs``) and None keep the names (plus ``rename``). Multi-input models need static input shapes.
     ``trust``: the source is known (e.g. sha256-verified from a manifest): skip the child-process checks of the
-    source and of the files written (``edgecv.trust``); they are still loaded and checked in this process."""
+    source and of the files written (``edgecv.trust``); they are still loaded and checked in this process.
+    ``licence``/``origin``: the weights' licence and source, written into the metadata (default: what the source's
+    own edgecv metadata says), so converted files keep them."""
     src = Path(model)
     if not src.is_file():
         raise ModelNotFoundError(f"model file not found: {src}")
@@ -89,6 +92,7 @@ def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_d
         default = (spec.default_input.get("size") if spec else None) or None
         check_in_child("onnxruntime", [src], None, default_size=requested or default)
     graph = onnx_graph.load(src)
+    inherited = _source_config(src, graph)
     inputs = onnx_graph.graph_inputs(graph)
     meta_input: Dict[str, object] = {}
     plan = RolePlan()
@@ -130,12 +134,24 @@ def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_d
         "source": {"file": src.name, "sha256": sha256_file(src)},
         "fp16": bool(fp16),
         "precision": "fp16" if fp16 else "fp32",
+        **{k: v for k, v in (("licence", licence or (inherited.licence if inherited else "")),
+                             ("origin", origin or (inherited.origin if inherited else ""))) if v},
         "tools": {"edgecv": __version__, "onnx": package_version("onnx"),
                   "pnnx": package_version("pnnx") if "ncnn" in targets else None,
                   "MNN": package_version("MNN") if "mnn" in targets else None},
     }
     onnx_graph.set_metadata(graph, meta)
     return _write_checked(graph, meta, input_shapes, targets, fp16, out_dir, stem, spec, trust)
+
+
+def _source_config(src: Path, graph) -> Optional[ModelConfig]:
+    """The source model's own edgecv metadata (sidecar, else embedded in the ONNX file), or None; damaged metadata
+    is only logged: the conversion writes new metadata anyway."""
+    try:
+        return read_sidecar(src) or embedded_config({p.key: p.value for p in graph.metadata_props}, str(src))
+    except EdgecvError as exc:
+        log.warning("%s: its edgecv metadata is ignored (%s)", src.name, exc)
+        return None
 
 
 def _final_paths(out_dir: Path, stem: str, engine: str) -> List[Path]:

@@ -174,7 +174,8 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
              task: Optional[str] = None, holdout: Optional[Union[str, os.PathLike]] = None,
              name: Optional[str] = None, limits: Optional[Mapping[str, float]] = None, fallback: bool = True,
              minimum: Optional[Tuple[int, int]] = None, threads: Optional[int] = None, trust: bool = False,
-             progress: Optional[Progress] = None) -> QuantizationResult:
+             progress: Optional[Progress] = None, licence: Optional[str] = None,
+             origin: Optional[str] = None) -> QuantizationResult:
     """Quantise an fp32 ONNX model for the engines in ``to``; see the module docstring.
 
     Args:
@@ -192,6 +193,7 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
         threads: engine threads for calibration and judging.
         trust: skip the child-process checks of the source and of the files written (``edgecv.trust``).
         progress: called as ``progress(stage, done, total)`` while work proceeds.
+        licence, origin: the weights' licence and source for the metadata (default: the model's own metadata).
 
     Raises QuantizationError (with ``.result``: what was written for the engines that passed) when an engine's
     model fails its gates; CalibrationError, PrecisionNotSupportedError, ModelContractError on bad input.
@@ -231,7 +233,7 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
         report("fp32 reference", 0, 1)
         reference_stem = check_stem(f"{base}_fp32")
         conv = convert(src, spec.name, out_dir=staging / "fp32", to=tuple(dict.fromkeys(("onnxruntime",) + targets)),
-                       name=reference_stem, trust=trust)
+                       name=reference_stem, trust=trust, licence=licence, origin=origin)
         report("fp32 reference", 1, 1)
         meta = {k: v for k, v in conv.metadata.items() if k != "files"}
         config = config_from_dict(meta, reference_stem)

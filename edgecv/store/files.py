@@ -2,8 +2,9 @@
 
 A manifest file is looked up, in order:
 
-1. every directory in ``EDGECV_MODELS`` (``os.pathsep``-separated), as ``<dir>/<model>/<file>`` or
-   ``<dir>/<file>`` — an offline mirror, e.g. ``../shared/models``;
+1. every directory in ``EDGECV_MODELS`` (``os.pathsep``-separated), as ``<dir>/<model>/<file>``,
+   ``<dir>/<folder>/<file>`` (the manifest's ``mirror`` folder, shared by several models) or ``<dir>/<file>`` — an
+   offline mirror, e.g. ``../shared/models``;
 2. the cache ``EDGECV_CACHE`` (default ``~/.cache/edgecv``), as ``<cache>/<model>/<file>``;
 3. a download from the manifest's URL into the cache, unless ``EDGECV_OFFLINE=1``.
 
@@ -63,15 +64,18 @@ def verify(path: Path, expected: str) -> Path:
     return path
 
 
-def mirror_paths(directory: Path, model: str, filename: str) -> List[Path]:
-    """Where a mirror directory may hold a model's file: ``<dir>/<model>/<file>`` or ``<dir>/<file>``."""
-    return [Path(directory) / model / filename, Path(directory) / filename]
+def mirror_paths(directory: Path, model: str, filename: str, folder: Optional[str] = None) -> List[Path]:
+    """Where a mirror directory may hold a model's file: ``<dir>/<model>/<file>``, ``<dir>/<folder>/<file>`` (a
+    folder several models share) or ``<dir>/<file>``."""
+    folders = [model] + ([folder] if folder and folder != model else [])
+    return [Path(directory) / f / filename for f in folders] + [Path(directory) / filename]
 
 
-def find_in_mirrors(model: str, filename: str, mirrors: Optional[List[Path]] = None) -> Optional[Path]:
+def find_in_mirrors(model: str, filename: str, mirrors: Optional[List[Path]] = None,
+                    folder: Optional[str] = None) -> Optional[Path]:
     """First copy of a model's file in the mirrors (``EDGECV_MODELS`` by default), or None."""
     for d in mirror_dirs() if mirrors is None else mirrors:
-        for p in mirror_paths(d, model, filename):
+        for p in mirror_paths(d, model, filename, folder):
             if p.is_file():
                 return p
     return None
@@ -122,9 +126,10 @@ def copy_into_cache(src: Path, dest: Path, sha256: str) -> Path:
     return dest
 
 
-def resolve_file(model: str, f: ModelFile, download: bool = True) -> Path:
-    """One verified local file: mirror, cache, or a download into the cache."""
-    mirrored = find_in_mirrors(model, f.name)
+def resolve_file(manifest: Manifest, f: ModelFile, download: bool = True) -> Path:
+    """One verified local file of a manifest's model: mirror, cache, or a download into the cache."""
+    model = manifest.name
+    mirrored = find_in_mirrors(model, f.name, folder=manifest.mirror)
     if mirrored is not None:
         return verify(mirrored, f.sha256)
     cached = cached_path(model, f.name)
@@ -137,11 +142,11 @@ def resolve_file(model: str, f: ModelFile, download: bool = True) -> Path:
         f"{os.environ.get(ENV_MIRROR, '')!r}) or the cache ({cache_dir()})")
 
 
-def fetch_file(model: str, f: ModelFile, mirror: Optional[Path] = None) -> Path:
-    """One file into the cache, verified: from ``mirror`` when given (else the ``EDGECV_MODELS``
-    mirrors), kept if already cached intact, else downloaded."""
-    dest = cached_path(model, f.name)
-    src = find_in_mirrors(model, f.name, None if mirror is None else [mirror])
+def fetch_file(manifest: Manifest, f: ModelFile, mirror: Optional[Path] = None) -> Path:
+    """One file of a manifest's model into the cache, verified: from ``mirror`` when given (else the
+    ``EDGECV_MODELS`` mirrors), kept if already cached intact, else downloaded."""
+    dest = cached_path(manifest.name, f.name)
+    src = find_in_mirrors(manifest.name, f.name, None if mirror is None else [mirror], manifest.mirror)
     if mirror is not None and src is None:
         raise ModelNotFoundError(f"{f.name} not found in mirror {mirror}")
     if src is not None:
@@ -184,8 +189,9 @@ def cached_conversion(manifest: Manifest, engine: str, source_sha256: str) -> Op
 def locally_available(manifest: Manifest) -> dict:
     """Engine -> whether all its files are local (mirror or intact-looking cache); engines converted
     on first use count once their converted files are cached."""
-    local = {eng: all(find_in_mirrors(manifest.name, f.name) is not None or cached_path(manifest.name, f.name).is_file()
-                      for f in files) for eng, files in manifest.files.items()}
+    local = {eng: all(find_in_mirrors(manifest.name, f.name, folder=manifest.mirror) is not None
+                      or cached_path(manifest.name, f.name).is_file() for f in files)
+             for eng, files in manifest.files.items()}
     for eng in manifest.convert:
         sidecar = metadata_path(conversion_dir(manifest, eng) / f"{manifest.name}.onnx")
         local.setdefault(eng, sidecar.is_file())

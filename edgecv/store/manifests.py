@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Tuple
 
 from ..errors import ModelNotFoundError
 from ..targets import ENGINE_NAMES
-from .metadata import FILES_SCHEMA, INPUT_SCHEMA, OUTPUTS_SCHEMA, ModelConfig, check_metadata
+from .metadata import FILES_SCHEMA, INPUT_SCHEMA, LICENCE_SCHEMA, OUTPUTS_SCHEMA, ModelConfig, check_metadata
 
 _FILE_LIST = {"type": "array", "minItems": 1, "items": {
     "type": "object", "required": ["name", "sha256"],
@@ -25,11 +25,14 @@ _FILE_LIST = {"type": "array", "minItems": 1, "items": {
 
 MANIFEST_SCHEMA = {
     "type": "object",
-    "required": ["name", "task", "files"],
+    "required": ["name", "task", "files", "licence", "source"],
     "properties": {
         "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"},
         "task": {"type": "string", "minLength": 1},
-        "description": {"type": "string"}, "license": {"type": "string"}, "source": {"type": "string"},
+        "description": {"type": "string"},
+        # an SPDX id (Apache-2.0, MIT) or a short phrase ("non-commercial research only"), and where it is stated
+        "licence": LICENCE_SCHEMA, "source": {"type": "string", "minLength": 1},
+        "mirror": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"},
         "input": INPUT_SCHEMA, "outputs": OUTPUTS_SCHEMA,
         "files": {"type": "object", "propertyNames": {"enum": list(ENGINE_NAMES)}, "additionalProperties": _FILE_LIST},
         "sources": {"type": "object", "additionalProperties": _FILE_LIST},
@@ -54,7 +57,9 @@ class Manifest:
     name: str
     task: str
     description: str
-    license: str
+    #: SPDX id or short phrase ("non-commercial research only")
+    licence: str
+    #: where the model (and its licence) comes from: a URL
     source: str
     input: Dict[str, Any]
     outputs: Dict[str, Any]
@@ -64,6 +69,8 @@ class Manifest:
     convert: Dict[str, str] = field(default_factory=dict)
     #: extra ONNX files that are only conversion sources (e.g. a portable variant of the graph)
     sources: Dict[str, List[ModelFile]] = field(default_factory=dict)
+    #: the mirror folder holding the files when several models share one (default: the model's name)
+    mirror: str = ""
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], origin: str = "manifest") -> "Manifest":
@@ -78,16 +85,17 @@ class Manifest:
         convert = d.get("convert", {})
         if isinstance(convert, list):
             convert = {eng: "onnxruntime" for eng in convert}
-        return cls(name=d["name"], task=d["task"], description=d.get("description", ""),
-                   license=d.get("license", ""), source=d.get("source", ""), input=d.get("input", {}),
-                   outputs=d.get("outputs", {}), files=files, convert=dict(convert), sources=sources)
+        return cls(name=d["name"], task=d["task"], description=d.get("description", ""), licence=d["licence"],
+                   source=d["source"], input=d.get("input", {}), outputs=d.get("outputs", {}), files=files,
+                   convert=dict(convert), sources=sources, mirror=d.get("mirror") or d["name"])
 
     @property
     def engines(self) -> List[str]:
         return [e for e in ENGINE_NAMES if e in self.files or e in self.convert]
 
     def config(self) -> ModelConfig:
-        return ModelConfig(name=self.name, task=self.task, input=dict(self.input), outputs=dict(self.outputs))
+        return ModelConfig(name=self.name, task=self.task, input=dict(self.input), outputs=dict(self.outputs),
+                           licence=self.licence, origin=self.source)
 
     def conversion_source(self, engine: str) -> ModelFile:
         """The ONNX file that ``engine``'s files are converted from."""

@@ -29,6 +29,18 @@ _DIM = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1 << 16}, {"type"
 _PIXEL = {"type": "number", "minimum": -1e4, "maximum": 1e4}
 _STD = {"type": "number", "exclusiveMinimum": 1e-6, "maximum": 1e4}
 
+#: A model's licence: an SPDX id or a short phrase such as "non-commercial research only".
+LICENCE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200}
+#: Words that mark a licence as excluding commercial use (edgecv says so when such a model is loaded).
+NON_COMMERCIAL = ("non-commercial", "noncommercial", "research only", "cc-by-nc")
+
+
+def non_commercial(licence: str) -> bool:
+    """Whether a licence text excludes commercial use."""
+    text = (licence or "").lower()
+    return any(word in text for word in NON_COMMERCIAL)
+
+
 INPUT_SCHEMA = {
     "type": "object",
     "properties": {
@@ -81,6 +93,8 @@ METADATA_SCHEMA = {
         "tools": {"type": "object"},
         "files": FILES_SCHEMA,
         "quantization": {"type": "object"},
+        "licence": LICENCE_SCHEMA,
+        "origin": {"type": "string", "maxLength": 1024},
     },
 }
 
@@ -105,6 +119,9 @@ class ModelConfig:
     precision: str = "fp32"
     #: the whole checked document
     raw: Dict[str, Any] = field(default_factory=dict)
+    #: the weights' licence (SPDX id or short phrase; "" when unknown) and where the model comes from
+    licence: str = ""
+    origin: str = ""
 
 
 def _field_path(error) -> str:
@@ -147,7 +164,7 @@ def config_from_dict(doc: Mapping[str, Any], default_name: str = "") -> ModelCon
     return ModelConfig(name=doc.get("name") or default_name, task=doc.get("task", ""),
                        input=dict(doc.get("input", {})), outputs=dict(doc.get("outputs", {})),
                        fp16=bool(doc.get("fp16")) or precision == "fp16", input_shapes=dict(doc.get("inputs", {})),
-                       precision=precision, raw=dict(doc))
+                       precision=precision, raw=dict(doc), licence=doc.get("licence", ""), origin=doc.get("origin", ""))
 
 
 def parse_metadata(text: str, origin: str, default_name: str = "") -> ModelConfig:
