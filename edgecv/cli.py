@@ -372,8 +372,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .loading import available_models
     from .targets import TARGETS
 
+    from .image import strict_jpeg
+
+    manifests = store.list_manifests()
     info = {"edgecv": __version__, "engines": engine_versions(), "mirror": [str(p) for p in store.mirror_dirs()],
-            "cache": str(store.cache_dir()), "models": available_models()}
+            "cache": str(store.cache_dir()), "strict_jpeg": strict_jpeg(),
+            "models": {name: {"task": manifests[name].task, "licence": manifests[name].licence,
+                              "source": manifests[name].source, "engines": engines}
+                       for name, engines in available_models().items()}}
     if args.json:
         _emit_json(info)
         return 0
@@ -381,12 +387,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print("engines:")
     for name, version in info["engines"].items():
         print(f"  {name:12s} {version or 'not installed (pip install edgecv[' + TARGETS[name].extra + '])'}")
+    print(f"images: {'strict JPEG decoding (simplejpeg)' if info['strict_jpeg'] else 'OpenCV (no simplejpeg: JPEG corruption is only checked for a missing end marker)'}")
     print(f"mirror ({store.ENV_MIRROR}): {', '.join(info['mirror']) or '(not set)'}")
     print(f"cache ({store.ENV_CACHE}): {info['cache']}")
     print("models (engines with all files available locally marked *):")
-    for name, engines in info["models"].items():
-        marks = " ".join(f"{e}{'*' if ok else ''}" for e, ok in engines.items())
-        print(f"  {name:28s} {marks}")
+    print(f"  {'model':28s} {'task':9s} {'licence':30s} engines")
+    for name, doc in info["models"].items():
+        marks = " ".join(f"{e}{'*' if ok else ''}" for e, ok in doc["engines"].items())
+        print(f"  {name:28s} {doc['task']:9s} {doc['licence']:30s} {marks}")
     return 0
 
 
@@ -610,7 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(folders: images) to --out, JSON Lines with --json (one object per frame), and a progress bar with "
         "frames per second on stderr for files. Task options are flags; each says which tasks take it."))
     p.add_argument("images", nargs="+", metavar="INPUT", help="image files, or one video / camera:N / URL / folder")
-    engine_args(p, "scrfd_2.5g_bnkps_640")
+    engine_args(p, "yunet_n_640")
     p.add_argument("--out", "-o", help="directory for annotated images")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.add_argument("--fp16", action="store_true", help="half precision on ncnn/MNN (default fp32)")
@@ -760,7 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
         "same --out skips finished items, so a killed run resumes without losing or duplicating rows. Broken "
         "inputs become error rows. Prints a summary line (items, errors, items/s)."))
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="folders, globs, .txt lists, images, archives, videos")
-    engine_args(p, "scrfd_2.5g_bnkps_640", threads=False)
+    engine_args(p, "yunet_n_640", threads=False)
     p.add_argument("--out", "-o", required=True, help="output folder (Parquet shards); re-run to resume")
     p.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="local worker processes (default) or a Ray actor pool")

@@ -187,12 +187,12 @@ def decode_image(data: "bytes | bytearray | memoryview | np.ndarray", where: str
                                  f"({ENV_MAX_PIXELS}, --max-pixels)")
     header = read_header(buf, where)
     check_pixels(header.width, header.height, where, limit)
+    if _truncated(buf):
+        raise ImageReadError(f"cannot decode {where}: the file is truncated (no end marker)")
     image = None
     if header.format == "JPEG":
         image = _decode_jpeg(buf.tobytes(), header, where)
     if image is None:
-        if _truncated(buf):
-            raise ImageReadError(f"cannot decode {where}: the file is truncated (no end marker)")
         try:
             image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
         except cv2.error as exc:

@@ -158,9 +158,11 @@ def peak_rss_mb(pid: Optional[int] = None) -> float:
         except OSError:
             return 0.0
         return 0.0
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, kids) / 1024
+    # This process's own peak from /proc (getrusage's ru_maxrss carries over the peak of the process that forked
+    # it, pytest's, through exec); the children's from getrusage (they were forked from this small process).
+    own = peak_rss_mb(os.getpid())
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return max(own, kids)
 
 
 def children_rss_mb() -> float:

@@ -382,7 +382,7 @@ def test_pair_entries_listing_the_reference_or_score_zero_are_dropped(tmp_path, 
 
     d = _scene_copy(tmp_path)
     pair = (d / "pair.txt").read_text().split("\n")
-    pair[2] = "9 0 0 4 4371.5 1 3560.6 3 3388.2 7 2841.6 5 2194.7 6 1225.7 2 0.0"
+    pair[2] = "8 0 0 4 4371.5 1 3560.6 3 3388.2 7 2841.6 5 2194.7 6 1225.7 2 0.0"
     (d / "pair.txt").write_text("\n".join(pair))
     with caplog.at_level("WARNING"):
         pairs = read_pair_file(d / "pair.txt")
