@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The SDK end to end on aarch64, under qemu-user, on this x86 machine: the aarch64 wheel (tools/build_wheel.sh),
-# PyPI's aarch64 wheels of numpy, OpenCV, ncnn, MNN and ONNX Runtime, and Debian's arm64 CPython 3.11 unpacked
+# PyPI's aarch64 wheels of numpy, OpenCV, Pillow, simplejpeg, ncnn, MNN and ONNX Runtime, and Debian's arm64 CPython 3.11 unpacked
 # into a sysroot (tools/arm_sysroot.sh; `qemu-aarch64 -L SYSROOT SYSROOT/usr/bin/python3.11`). Runs the smoke
 # subset (tools/arm_smoke.py) there and compares it with the same run on x86: same faces, people, head-pose
 # angles, CLI output and typed errors. The sysroot and the engine wheels are cached (EDGECV_ARM_CACHE).
@@ -28,7 +28,7 @@ wheel=$(ls -t dist/edgecv-*_aarch64.whl | head -1)
 reqs=$("$host_python" - <<'PY'
 from importlib.metadata import version, PackageNotFoundError
 out = []
-for name in ("numpy", "opencv-python-headless", "ncnn", "MNN", "onnxruntime", "jsonschema", "tqdm"):
+for name in ("numpy", "opencv-python-headless", "ncnn", "MNN", "onnxruntime", "jsonschema", "tqdm", "Pillow", "simplejpeg"):
     try:
         out.append(f"{name}=={version(name)}")
     except PackageNotFoundError:
