@@ -1,5 +1,5 @@
 """MVS benchmark: time per reference view and peak RSS per engine (PatchmatchNet 640x416, 5 views), each
-engine in its own process so its peak memory is its own; and C++ consistency + fusion vs the numpy
+engine in its own process so its peak memory is its own; and C++ consistency + fusion vs the pure-Python core's
 implementation on the same depth maps (target >= 10x).
 
     EDGECV_MODELS=../shared/models python benchmarks/bench_mvs.py [--threads 2] [--views 3]
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+
 os.environ.setdefault("EDGECV_MODELS", str(REPO.parent / "shared" / "models"))
 os.environ.setdefault("EDGECV_CACHE", tempfile.mkdtemp(prefix="edgecv-bench-"))
 SCENE = REPO.parent / "shared" / "data" / "mvs_office_8view"
@@ -60,7 +60,7 @@ def main() -> int:
     import edgecv
     from edgecv.tasks.mvs import FusionParams, filter_depth, load_scene
     from _timing import median_ms
-    from reference import mvs_numpy
+    from edgecv import _pycore
 
     scene = load_scene(SCENE)
     model = edgecv.load("patchmatchnet_640x416_n5", engine="mnn", threads=args.threads)
@@ -74,25 +74,25 @@ def main() -> int:
             dm.__class__(depth=np.where(mask, fused, 0).astype(np.float32), confidence=dm.confidence,
                          camera=dm.camera, image=dm.image).to_points()
 
-    def numpy_version():
+    def python_core():
         for ref, dm in maps.items():
             sources = [(maps[v].depth, maps[v].camera.K, maps[v].camera.extrinsic) for v in scene.pairs[ref]]
-            mask, _, fused = mvs_numpy.check_consistency(dm.depth, dm.camera.K, dm.camera.extrinsic, sources,
-                                                         dm.confidence, p.max_reprojection_px, p.max_relative_depth,
-                                                         p.min_views, p.min_confidence)
-            mask &= (dm.depth >= dm.camera.depth_min) & (dm.depth <= dm.camera.depth_max)
-            mvs_numpy.backproject(np.where(mask, fused, 0), dm.camera.K, dm.camera.extrinsic)
+            mask, _, fused = _pycore.check_consistency(dm.depth, dm.camera.K, dm.camera.extrinsic, sources,
+                                                       dm.confidence, p.max_reprojection_px, p.max_relative_depth,
+                                                       p.min_views, p.min_confidence)
+            mask = mask.astype(bool) & (dm.depth >= dm.camera.depth_min) & (dm.depth <= dm.camera.depth_max)
+            _pycore.backproject(np.where(mask, fused, 0).astype(np.float32), dm.camera.K, dm.camera.extrinsic)
 
-    t_cpp, t_np = median_ms(cpp, 3) / 1e3, median_ms(numpy_version, 2) / 1e3
+    t_cpp, t_np = median_ms(cpp, 3) / 1e3, median_ms(python_core, 2) / 1e3
     fusion = {"views": len(maps), "sources_per_view": len(scene.pairs[0]), "cpp_s": round(t_cpp, 3),
-              "numpy_s": round(t_np, 3), "numpy_over_cpp": round(t_np / t_cpp, 1)}
+              "python_s": round(t_np, 3), "python_over_cpp": round(t_np / t_cpp, 1)}
     if args.json:
         print(json.dumps({"engines": rows, "fusion": fusion}, indent=2))
     else:
         for r in rows:
             print(f"{r['engine']:12s} {r['s_per_view']:6.2f} s/view  peak RSS {r['peak_rss_mb']} MB")
         print(f"consistency + fusion, {fusion['views']} views x {fusion['sources_per_view']} sources: "
-              f"C++ {fusion['cpp_s']} s, numpy {fusion['numpy_s']} s ({fusion['numpy_over_cpp']}x)")
+              f"C++ {fusion['cpp_s']} s, Python core {fusion['python_s']} s ({fusion['python_over_cpp']}x)")
     return 0
 
 

@@ -18,14 +18,13 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+
 os.environ.setdefault("EDGECV_MODELS", str(REPO.parent / "shared" / "models"))
 os.environ.setdefault("EDGECV_CACHE", tempfile.mkdtemp(prefix="edgecv-bench-"))
 
 import edgecv  # noqa: E402
 from _timing import median_ms, report  # noqa: E402
-from edgecv import _core  # noqa: E402
-from reference import openpose_python  # noqa: E402
+from edgecv import _core, _pycore  # noqa: E402
 
 PHOTOS = ("street_1.jpg", "street_4.jpg")
 
@@ -48,16 +47,14 @@ def main() -> int:
             prepared = model.prepare(image)
             blob = prepared.feeds["data"]
             raw = model.infer(prepared)
-            heatmaps, pafs = model.split_outputs(raw)
-            f = model.upsample
-            parts = np.stack([cv2.resize(heatmaps[c], (heatmaps.shape[2] * f, heatmaps.shape[1] * f),
-                                         interpolation=cv2.INTER_CUBIC) for c in range(18)])
-            pafs = np.ascontiguousarray(pafs)
+            parts, pafs = model.grouping_inputs(raw)
+            q = _pycore.PoseParams()
+            for key in ("peak_threshold", "peak_radius", "subpixel", "max_peaks_per_part", "paf_samples",
+                        "paf_sample_threshold", "paf_success_ratio", "limb_length_prior", "paf_scale", "min_parts",
+                        "min_mean_score"):
+                setattr(q, key, getattr(p, key))
             cpp = median_ms(lambda: _core.group_poses(parts, pafs, model.limbs, p), max(args.repeat, 50))
-            python = median_ms(lambda: openpose_python.group(
-                parts, pafs, model.limbs, p.peak_threshold, p.effective_peak_radius(), p.subpixel, p.paf_samples,
-                p.paf_sample_threshold, p.paf_success_ratio, p.limb_length_prior, p.paf_scale, p.min_parts,
-                p.min_mean_score), 3)
+            python = median_ms(lambda: _pycore.group_poses(parts, pafs, model.limbs, q), 10)
             infer = median_ms(lambda: model.infer(prepared), args.repeat)
             post = median_ms(lambda: model.postprocess(raw, prepared), max(args.repeat, 20))
             rows.append({"engine": engine, "image": name, "input": f"{blob.shape[2]}x{blob.shape[3]}",

@@ -373,10 +373,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .targets import TARGETS
 
     from .image import strict_jpeg
+    from .native import KIND
 
     manifests = store.list_manifests()
     info = {"edgecv": __version__, "engines": engine_versions(), "mirror": [str(p) for p in store.mirror_dirs()],
-            "cache": str(store.cache_dir()), "strict_jpeg": strict_jpeg(),
+            "cache": str(store.cache_dir()), "strict_jpeg": strict_jpeg(), "core": KIND,
             "models": {name: {"task": manifests[name].task, "licence": manifests[name].licence,
                               "source": manifests[name].source, "engines": engines}
                        for name, engines in available_models().items()}}
@@ -387,6 +388,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print("engines:")
     for name, version in info["engines"].items():
         print(f"  {name:12s} {version or 'not installed (pip install edgecv[' + TARGETS[name].extra + '])'}")
+    print(f"core: {'native (C++)' if info['core'] == 'native' else 'python (numpy; the compiled core is not installed or EDGECV_CORE=python)'}")
     print(f"images: {'strict JPEG decoding (simplejpeg)' if info['strict_jpeg'] else 'OpenCV (no simplejpeg: JPEG corruption is only checked for a missing end marker)'}")
     print(f"mirror ({store.ENV_MIRROR}): {', '.join(info['mirror']) or '(not set)'}")
     print(f"cache ({store.ENV_CACHE}): {info['cache']}")

@@ -1,14 +1,38 @@
-"""Access to the compiled core ``edgecv._core`` with a clear error when it is not built."""
+"""The core edgecv's tasks call: the compiled C++ one (``edgecv._core``) when it imports, else the pure-Python one
+(``edgecv._pycore``: numpy and OpenCV, same entry points, same checks and errors), for platforms without a wheel
+(mobile Python, 32-bit boards). ``EDGECV_CORE=native`` insists on the compiled core (an ImportError naming the cause
+when it is missing); ``EDGECV_CORE=python`` uses the Python one even where the compiled one exists."""
 
 from __future__ import annotations
 
-try:
-    from . import _core as core
-except ImportError as exc:  # pragma: no cover - depends on how edgecv was imported
-    raise ImportError(
-        "edgecv's compiled core (edgecv._core) is missing: this is probably an unbuilt source "
-        "checkout shadowing the installed package (e.g. Python started in the repository root). "
-        "Install with `pip install .` and run from another directory, or use `pip install -e .`."
-    ) from exc
+import logging
+import os
 
-__all__ = ["core"]
+log = logging.getLogger(__name__)
+
+ENV_CORE = "EDGECV_CORE"
+CHOICES = ("auto", "native", "python")
+
+_choice = os.environ.get(ENV_CORE, "auto").strip().lower() or "auto"
+if _choice not in CHOICES:
+    raise ImportError(f"{ENV_CORE}={_choice!r}: choose one of {', '.join(CHOICES)}")
+KIND = "python"
+if _choice == "python":
+    from . import _pycore as core
+else:
+    try:
+        from . import _core as core  # type: ignore[no-redef]
+
+        KIND = "native"
+    except ImportError as exc:
+        if _choice == "native":
+            raise ImportError(
+                f"{ENV_CORE}=native but edgecv's compiled core (edgecv._core) does not import ({exc}): install a "
+                "platform wheel or build from source (pip install .), or unset it to use the pure-Python core. (Python "
+                "started in an unbuilt source checkout imports that checkout instead of the installed package.)"
+            ) from exc
+        from . import _pycore as core  # type: ignore[no-redef]
+
+        log.info("edgecv's compiled core is not installed (%s): using the pure-Python core", exc)
+
+__all__ = ["core", "KIND", "ENV_CORE"]

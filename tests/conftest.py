@@ -16,7 +16,9 @@ os.environ.setdefault("EDGECV_MODELS", str(SHARED / "models"))
 os.environ.setdefault("EDGECV_OFFLINE", "1")  # tests never reach the network
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ENGINES = ("onnxruntime", "ncnn", "mnn")
+#: Engines the task tests run on. The second pass on the pure-Python core (EDGECV_CORE=python, tools/run_tests.sh)
+#: tests the core, which is the same for every engine: ONNX Runtime alone there.
+ENGINES = ("onnxruntime",) if os.environ.get("EDGECV_CORE") == "python" else ("onnxruntime", "ncnn", "mnn")
 PHOTOS = ("group_t1.jpg", "street_1.jpg", "street_4.jpg", "street_6.jpg", "street_9.jpg", "street_12.jpg")
 SCRFD = "scrfd_2.5g_bnkps_640"
 

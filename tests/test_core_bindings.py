@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgecv import _core
+from edgecv.native import core as _core
 from edgecv.errors import InvalidInputError
 
 
@@ -147,7 +147,7 @@ def test_compare_match_boxes_is_one_to_one():
 KEEPALIVE = r"""
 import sys, threading, time
 import numpy as np
-from edgecv import _core
+from edgecv.native import core as _core
 
 which = sys.argv[1]
 start = threading.Event()

@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgecv import _core
+from edgecv.native import core as _core
 from edgecv.errors import InvalidInputError
 
 #: Examples per fuzz test (EDGECV_FUZZ_EXAMPLES overrides, e.g. 2000 for a long run).

@@ -1,4 +1,4 @@
-"""OpenPose end to end on real photos and all engines; synthetic maps; Python reference; bad inputs."""
+"""OpenPose end to end on real photos and all engines; synthetic maps; bad inputs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import pytest
 from conftest import ENGINES, SHARED, cached_model, run_python
 
 import edgecv
-from edgecv import _core
+from edgecv.native import core as _core
 from edgecv.tasks.openpose.compare import compare_poses
 from edgecv.errors import InvalidInputError, ModelContractError
 from edgecv.tasks.openpose.layouts import COCO18_NAMES, LIGHTWEIGHT_LIMBS
-from reference import openpose_python
 
 POSE = "lightweight_openpose_hpe0001"
 NECK, R_SHO, L_SHO, NOSE, R_HIP, L_HIP = 1, 2, 5, 0, 8, 11
@@ -54,26 +53,6 @@ def test_engines_agree_within_2px(engine, photo, photos, module_cache):
     assert row["missing"] == row["extra"] == 0, row
     assert row["max_keypoint_px"] <= 2.0, row
     assert row["one_sided_parts"] <= 1, row
-
-
-@pytest.mark.parametrize("photo", ["street_1.jpg", "street_4.jpg", "group_t1.jpg"])
-def test_python_reference_gives_the_same_people(photo, photos):
-    model = pose_model("onnxruntime")
-    prepared = model.prepare(photos[photo])
-    heatmaps, pafs = model.split_outputs(model.infer(prepared))
-    import cv2
-
-    f = model.upsample
-    parts = np.stack([cv2.resize(heatmaps[c], (heatmaps.shape[2] * f, heatmaps.shape[1] * f),
-                                 interpolation=cv2.INTER_CUBIC) for c in range(18)])
-    p = model.grouping_params(model.settings)
-    ours, our_scores = _core.group_poses(parts, np.ascontiguousarray(pafs), model.limbs, p)
-    ref, ref_scores = openpose_python.group(
-        parts, pafs, model.limbs, p.peak_threshold, p.effective_peak_radius(), p.subpixel, p.paf_samples,
-        p.paf_sample_threshold, p.paf_success_ratio, p.limb_length_prior, p.paf_scale, p.min_parts, p.min_mean_score)
-    assert ours.shape == ref.shape and len(ours) >= 4
-    np.testing.assert_allclose(ours, ref, atol=1e-3)
-    np.testing.assert_allclose(our_scores, ref_scores, rtol=1e-4)
 
 
 # -- synthetic maps ----------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from edgecv.tasks.scrfd.model import ScrfdModel
 
 DEFAULTS = {o.name: o.default for o in ScrfdModel.options}
 DEFAULT_SCORE_THRESHOLD, DEFAULT_IOU_THRESHOLD = DEFAULTS["score_threshold"], DEFAULTS["iou_threshold"]
-from reference import scrfd_numpy
 
 # Faces with score >= 0.5 that SCRFD-2.5G must find (counted by eye on the photos; small
 # background faces below the default threshold are not required).
@@ -66,23 +65,6 @@ def test_engines_agree_with_onnxruntime(engine, photo, photos):
     assert row["missing"] == row["extra"] == 0 and row["min_iou"] >= 0.98 and row["matched"] == len(ref) > 0, f"{engine} vs ORT on {photo}"
     assert row["max_landmark_px"] <= 1.0
     assert row["max_score_diff"] < 1e-3
-
-
-@pytest.mark.parametrize("photo", PHOTOS)
-def test_cpp_decode_matches_numpy_reference(photo, photos):
-    model = cached_model("onnxruntime")
-    image = photos[photo]
-    prepared = model.prepare(image)
-    raw = model.infer(prepared)
-    scale = prepared.context["scale"]
-    ours = model.postprocess(raw, prepared)
-    boxes, scores, landmarks = scrfd_numpy.decode(raw, model.input_size, scale, image.shape[:2],
-                                                  score_threshold=DEFAULT_SCORE_THRESHOLD,
-                                                  iou_threshold=DEFAULT_IOU_THRESHOLD)
-    assert len(ours) == len(scores)
-    np.testing.assert_allclose(ours.scores, scores, atol=1e-6)
-    np.testing.assert_allclose(ours.boxes, boxes, atol=0.5)
-    np.testing.assert_allclose(ours.landmarks, landmarks, atol=0.5)
 
 
 def test_preprocess_matches_numpy_letterbox(photos):

@@ -159,12 +159,11 @@ class OpenPoseModel(ImageTaskModel[Poses]):
             raise ModelContractError(f"unexpected OpenPose output shapes: heatmaps {heatmaps.shape}, pafs {pafs.shape}")
         return heatmaps, pafs
 
-    def postprocess(self, outputs: Dict[str, np.ndarray], prepared: Prepared) -> Poses:
-        """Raw heatmaps/PAFs -> people in original-image pixels."""
+    def grouping_inputs(self, outputs: Dict[str, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+        """What the core groups: the part heatmaps upsampled ``upsample`` times (bicubic) and the PAFs, float32."""
         import cv2
 
         heatmaps, pafs = self.split_outputs(outputs)
-        scale = prepared.context["scale"]
         f = self.upsample
         h, w = heatmaps.shape[1:]
         if f == 1:
@@ -173,8 +172,14 @@ class OpenPoseModel(ImageTaskModel[Poses]):
             parts = np.empty((NUM_PARTS, h * f, w * f), np.float32)
             for c in range(NUM_PARTS):
                 cv2.resize(heatmaps[c], (w * f, h * f), dst=parts[c], interpolation=cv2.INTER_CUBIC)
-        keypoints, scores = _core.group_poses(parts, np.ascontiguousarray(pafs, dtype=np.float32), self.limbs,
-                                              self.grouping_params(prepared.options))
+        return parts, np.ascontiguousarray(pafs, dtype=np.float32)
+
+    def postprocess(self, outputs: Dict[str, np.ndarray], prepared: Prepared) -> Poses:
+        """Raw heatmaps/PAFs -> people in original-image pixels."""
+        parts, pafs = self.grouping_inputs(outputs)
+        scale = prepared.context["scale"]
+        f = self.upsample
+        keypoints, scores = _core.group_poses(parts, pafs, self.limbs, self.grouping_params(prepared.options))
         # Pixel centres: upsampled u -> heatmap cell (u + 0.5) / f - 0.5 -> input pixel
         # cell * stride + stride / 2 - 0.5 -> original pixel (x + 0.5) / scale - 0.5.
         found = keypoints[..., 2] > 0
