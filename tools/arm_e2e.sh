@@ -2,7 +2,7 @@
 # The SDK end to end on aarch64, under qemu-user, on this x86 machine: the aarch64 wheel (tools/build_wheel.sh),
 # PyPI's aarch64 wheels of numpy, OpenCV, Pillow, simplejpeg, ncnn, MNN and ONNX Runtime, and Debian's arm64 CPython 3.11 unpacked
 # into a sysroot (tools/arm_sysroot.sh; `qemu-aarch64 -L SYSROOT SYSROOT/usr/bin/python3.11`). Runs the smoke
-# subset (tools/arm_smoke.py) there and compares it with the same run on x86: same faces, people, head-pose
+# subset (tools/smoke.py) there and compares it with the same run on x86: same faces, people, head-pose
 # angles, CLI output and typed errors. The sysroot and the engine wheels are cached (EDGECV_ARM_CACHE).
 #
 #   bash tools/arm_e2e.sh
@@ -51,8 +51,9 @@ mkdir -p "$work"
 "$host_python" -m zipfile -e "$wheel" "$work/edgecv"  # a wheel's files are its installed layout
 export EDGECV_CACHE="$root/$work/cache"  # conversions made on x86 (pnnx is an x86 binary) are reused on aarch64
 echo "== x86_64 reference"
-(cd "$work" && "$host_python" "$root/tools/arm_smoke.py" record "$root/$work/x86.json")
+(cd "$work" && "$host_python" "$root/tools/smoke.py" record "$root/$work/x86.json")
 echo "== aarch64 under qemu-user ($(qemu-aarch64 --version | head -1))"
 (cd "$work" && PYTHONPATH="$root/$work/edgecv:$site" PYTHONNOUSERSITE=1 \
-  qemu-aarch64 -L "$sysroot" "$sysroot/usr/bin/python3.11" "$root/tools/arm_smoke.py" check "$root/$work/x86.json")
+  qemu-aarch64 -L "$sysroot" "$sysroot/usr/bin/python3.11" "$root/tools/smoke.py" check "$root/$work/x86.json" \
+  --expect-machine aarch64 --expect-core native)
 echo "== arm e2e passed in $(( $(date +%s) - start )) s ($(basename "$wheel"))"

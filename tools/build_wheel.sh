@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Build a binary wheel of edgecv into dist/ for x86_64 (native) or aarch64 (cross-compiled on this machine).
+# Build a wheel of edgecv into dist/: a binary one for x86_64 (native) or aarch64 (cross-compiled on this machine),
+# or the pure-Python one (py3-none-any: no C++ is built; edgecv then runs on its Python core, edgecv._pycore).
 #
-#   bash tools/build_wheel.sh aarch64      # or x86_64 (default)
+#   bash tools/build_wheel.sh aarch64      # or x86_64 (default), or pure
+#
+# pip prefers a platform wheel where one matches and takes the pure wheel everywhere else (Android, iOS,
+# armv7l, musl...).
 #
 # aarch64: Debian's cross compiler (g++-aarch64-linux-gnu) with the headers of Debian's arm64 CPython 3.11,
 # unpacked into a sysroot folder (tools/arm_sysroot.sh). Chosen over zig because the native checks already
@@ -18,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch="${1:-x86_64}"
-case "$arch" in x86_64|aarch64) ;; *) echo "usage: $0 [x86_64|aarch64]" >&2; exit 2 ;; esac
+case "$arch" in x86_64|aarch64|pure) ;; *) echo "usage: $0 [x86_64|aarch64|pure]" >&2; exit 2 ;; esac
 root="$PWD"
 venv="${EDGECV_WHEEL_VENV:-build/wheel-venv}"
 if [ ! -x "$venv/bin/python" ]; then
@@ -31,6 +35,16 @@ mkdir -p dist
 out="build/wheel-$arch/dist"
 mkdir -p "build/wheel-$arch"
 rm -rf "$out"
+if [ "$arch" = pure ]; then  # scikit-build-core without CMake: the package's Python files and data only
+  "$py" -m pip wheel . --no-deps --no-build-isolation -w "$out" -C wheel.cmake=false -C wheel.py-api=py3 \
+    >"build/wheel-$arch/pip.log" 2>&1 || { tail -30 "build/wheel-$arch/pip.log" >&2; exit 1; }
+  wheel=$(ls "$out"/edgecv-*-py3-none-any.whl)
+  if "$py" -m zipfile -l "$wheel" | grep -qE '\.(so|pyd|dylib)'; then echo "the pure wheel holds a binary" >&2; exit 1; fi
+  "$py" -m zipfile -l "$wheel" | grep -q "edgecv/manifests/yunet_n_640.json" || { echo "no manifests in $wheel" >&2; exit 1; }
+  cp "$wheel" dist/
+  echo "dist/$(basename "$wheel")  ($(du -k "$wheel" | cut -f1) KiB, no compiled code)"
+  exit 0
+fi
 args=(--no-deps --no-build-isolation -w "$out" -C "build-dir=build/wheel-$arch/cmake"
       -C cmake.define.EDGECV_PORTABLE=ON -C cmake.define.EDGECV_BUILD_TESTS=OFF)
 if [ "$arch" = aarch64 ]; then

@@ -28,6 +28,9 @@ echo "== aarch64 wheel end to end (qemu-user)"
 bash tools/arm_e2e.sh
 echo "== minimal install (edgecv[ncnn])"
 bash tools/minimal_install.sh
+# The pure-Python wheel (no compiled core) in a fresh venv with ncnn only, on x86_64 and aarch64 under qemu.
+echo "== pure-Python wheel (x86_64, aarch64 under qemu)"
+bash tools/pure_wheel.sh
 
 # The web page of `edgecv serve` is tested in a real headless Chromium (Debian's chromium + chromium-driver).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
@@ -40,3 +43,9 @@ fi
 
 echo "== python tests"
 pytest "$@"
+
+# The task tests a second time on the Python core (edgecv._pycore), as the pure wheel runs them. conftest
+# narrows the engines to ONNX Runtime here: the engines are the same code either way, the core is what differs.
+echo "== python tests on the Python core (EDGECV_CORE=python)"
+EDGECV_CORE=python pytest -q -p no:cacheprovider tests/test_scrfd.py tests/test_yunet.py tests/test_openpose.py \
+  tests/test_headpose.py tests/test_mvs.py tests/test_streams.py tests/test_core_bindings.py tests/test_fuzz_core.py

@@ -1,4 +1,4 @@
-"""Model manifests: ``models/<name>.json`` in a source tree, ``edgecv/manifests/`` when installed.
+"""Model manifests: ``edgecv/manifests/<name>.json``, shipped inside the package.
 
 A manifest names a model's task, its input/output contract (the same fields as converter metadata),
 and for each engine the files with their sha256 and public URL. Engines listed under ``convert`` get
@@ -107,9 +107,9 @@ class Manifest:
 
 
 def manifest_dirs() -> List[Path]:
-    """Where manifests are read from: the installed package, then a source checkout's ``models/``."""
-    here = Path(__file__).resolve().parents[1]
-    return [d for d in (here / "manifests", here.parent / "models") if d.is_dir()]
+    """Where manifests are read from: the package's ``manifests/`` folder (in every wheel, pure or not)."""
+    here = Path(__file__).resolve().parents[1] / "manifests"
+    return [here] if here.is_dir() else []
 
 
 @functools.lru_cache(maxsize=4)
