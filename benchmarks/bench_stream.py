@@ -110,8 +110,8 @@ def frame_age(model, image: np.ndarray, frames: int, period_s: float, source_fps
 def opencv_chain(frame, code, rotation, size, resized, mean, std):
     bgr = cv2.cvtColor(frame, code) if code is not None else frame
     if rotation:
-        bgr = cv2.rotate(bgr, {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180,
-                               270: cv2.ROTATE_90_CLOCKWISE}[rotation])
+        bgr = cv2.rotate(bgr, {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
+                               270: cv2.ROTATE_90_COUNTERCLOCKWISE}[rotation])
     small = cv2.resize(bgr, resized, interpolation=cv2.INTER_LINEAR)
     padded = cv2.copyMakeBorder(small, 0, size[1] - resized[1], 0, size[0] - resized[0], cv2.BORDER_CONSTANT, value=0)
     return cv2.dnn.blobFromImage(padded, 1.0 / std, mean=(mean,) * 3, swapRB=True)
@@ -122,13 +122,13 @@ def fused_vs_opencv(repeat: int) -> list:
 
     photo = cv2.imread(str(SHARED / "images" / "street_4.jpg"))
     rows = []
-    for label, w, h, fmt, rotation in (("1080p NV21, sensor turned 90", 1920, 1080, "nv21", 90),
-                                       ("720p NV21, sensor turned 270", 1280, 720, "nv21", 270),
+    for label, w, h, fmt, rotation in (("1080p NV21, rotation 90", 1920, 1080, "nv21", 90),
+                                       ("720p NV21, rotation 270", 1280, 720, "nv21", 270),
                                        ("1080p NV21", 1920, 1080, "nv21", 0), ("720p BGR", 1280, 720, "bgr", 0),
                                        ("480p NV21", 640, 480, "nv21", 0)):
         bgr = cv2.resize(photo, (w, h))
-        if rotation:
-            bgr = cv2.rotate(bgr, cv2.ROTATE_90_CLOCKWISE)
+        if rotation:  # the frame a sensor delivers when it must be turned `rotation` degrees clockwise
+            bgr = cv2.rotate(bgr, {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 270: cv2.ROTATE_90_CLOCKWISE}[rotation])
         if fmt == "nv21":
             i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).reshape(-1)
             fh, fw = bgr.shape[:2]

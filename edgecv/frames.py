@@ -3,9 +3,10 @@ picture the network sees.
 
 Formats (``format=``): ``bgr`` (default), ``rgb``, ``bgra``, ``rgba`` (H, W, 3|4); ``gray`` (H, W); YUV 4:2:0
 ``nv21``, ``nv12``, ``i420`` as OpenCV lays them out, a (H * 3 / 2, W) uint8 array (even H and W); ``yuyv``
-(H, W, 2), pairs Y0 U Y1 V (even W). ``rotation`` in {0, 90, 180, 270} is how many degrees clockwise the
-frame's content is turned from upright (a sensor mounted a quarter turn clockwise gives 90); edgecv turns it
-upright before inference, and results come back in the coordinates of the frame as given.
+(H, W, 2), pairs Y0 U Y1 V (even W). ``rotation`` in {0, 90, 180, 270} is how many degrees the frame must be
+turned clockwise to be upright: Android's ``ImageInfo.rotationDegrees`` (CameraX) and MediaPipe's
+``rotation_degrees`` mean the same, so pass them as they are. edgecv turns the frame upright before inference,
+and results come back in the coordinates of the frame as given.
 """
 
 from __future__ import annotations
@@ -108,11 +109,11 @@ class FrameGeometry:
     def to_frame(self, points: np.ndarray, centres: bool = False) -> np.ndarray:
         """Upright coordinates (..., 2) -> coordinates in the frame as given. ``centres``: pixel-centre
         coordinates (pixel i at i) instead of continuous ones (pixel i spans [i, i + 1])."""
-        return _turn(points, self.rotation, self.upright_size, centres)
+        return _turn(points, (360 - self.rotation) % 360, self.upright_size, centres)
 
     def to_upright(self, points: np.ndarray, centres: bool = False) -> np.ndarray:
         """Frame coordinates (..., 2) -> upright coordinates (the inverse of :meth:`to_frame`)."""
-        return _turn(points, (360 - self.rotation) % 360, self.size, centres)
+        return _turn(points, self.rotation, self.size, centres)
 
 
 def _turn(points: np.ndarray, rotation: int, hw: Tuple[int, int], centres: bool) -> np.ndarray:

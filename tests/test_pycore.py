@@ -192,8 +192,8 @@ def test_frames_agree(fmt, photos):
 
     image = photos["street_9.jpg"][:460, :690]
     for rotation in (0, 90, 180, 270):
-        stored = image if rotation == 0 else cv2.rotate(image, {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
-                                                               270: cv2.ROTATE_90_COUNTERCLOCKWISE}[rotation])
+        stored = image if rotation == 0 else cv2.rotate(image, {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180,
+                                                               270: cv2.ROTATE_90_CLOCKWISE}[rotation])
         frame = to_format(stored, fmt)
         args = (fmt, rotation, (320, 256), (320, 213), (127.5, 127.5, 127.5), (128.0, 128.0, 128.0), True, 0)
         a, b = native.prepare_frame(frame, *args), python.prepare_frame(frame, *args)

@@ -158,7 +158,7 @@ def test_raw_nv21_frames_with_rotation_and_drawn_answers(server, photos):
 
     image = photos["group_t1.jpg"]
     upright = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
-    turned = cv2.rotate(upright, cv2.ROTATE_90_CLOCKWISE)  # content turned 90 degrees clockwise
+    turned = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # to be turned 90 degrees clockwise to be upright
     h, w = turned.shape[:2]
     i420 = cv2.cvtColor(turned, cv2.COLOR_BGR2YUV_I420)
     y, u, v = i420[:h], i420[h:h + h // 4].reshape(-1), i420[h + h // 4:].reshape(-1)

@@ -29,7 +29,8 @@ from edgecv.tasks.faces.compare import compare_faces
 VIDEO = SHARED / "video" / "pets_walk_480x360.avi"
 POSE = "lightweight_openpose_hpe0001"
 CLIP_FRAMES = 80
-ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+#: the stored frame whose `rotation` is r: the upright picture turned r degrees counter-clockwise
+ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_every_format_and_rotation_finds_the_same_faces(fmt, rotation, photos):
     model = cached_model("onnxruntime")
     upright = photos["group_t1.jpg"][:884]
     reference = model.detect(upright)
-    stored = upright if rotation == 0 else cv2.rotate(upright, ROTATE[rotation])  # content turned clockwise
+    stored = upright if rotation == 0 else cv2.rotate(upright, ROTATE[rotation])
     frame = to_format(stored, fmt)
     faces = model.detect(frame, format=fmt, rotation=rotation)
     assert faces.frame.format == fmt and faces.frame.rotation == rotation
@@ -108,12 +109,12 @@ def test_fused_path_matches_the_opencv_chain(photos):
 
     bgr = photos["street_4.jpg"][:894]
     nv21 = to_format(bgr, "nv21")
-    rotated_nv21 = to_format(cv2.rotate(bgr, cv2.ROTATE_90_CLOCKWISE), "nv21")
+    rotated_nv21 = to_format(cv2.rotate(bgr, cv2.ROTATE_90_COUNTERCLOCKWISE), "nv21")
     for frame, fmt, rotation in ((nv21, "nv21", 0), (rotated_nv21, "nv21", 90)):
         fused = _core.prepare_frame(frame, fmt, rotation, (640, 640), (640, 381), (127.5,) * 3, (128.0,) * 3, True, 0)
         chain = cv2.cvtColor(frame, cv2.COLOR_YUV2BGR_NV21)
         if rotation:
-            chain = cv2.rotate(chain, cv2.ROTATE_90_COUNTERCLOCKWISE)
+            chain = cv2.rotate(chain, cv2.ROTATE_90_CLOCKWISE)
         chain = cv2.resize(chain, (640, 381), interpolation=cv2.INTER_LINEAR)
         packed = np.full((1, 3, 640, 640), -127.5 / 128, np.float32)
         packed[0, :, :381] = (chain[..., ::-1].transpose(2, 0, 1).astype(np.float32) - 127.5) / 128

@@ -103,7 +103,7 @@ def test_shared_face_features_work_unchanged(photos):
     pairs = match_boxes(scrfd.boxes, posed.boxes)
     assert len(pairs) == 6  # yaw from YuNet's landmarks within 10 degrees of SCRFD's, face by face
     assert all(abs(scrfd.head_pose.yaw[i] - posed.head_pose.yaw[j]) < 10 for i, j, _ in pairs)
-    frame = cv2.cvtColor(cv2.rotate(upright, cv2.ROTATE_90_CLOCKWISE), cv2.COLOR_BGR2YUV_I420)
+    frame = cv2.cvtColor(cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE), cv2.COLOR_BGR2YUV_I420)
     turned = model.detect(frame, format="i420", rotation=90)
     assert compare_faces(model.detect(upright), turned.upright())["matched"] == 6
     frames = [np.roll(upright, 8 * k, axis=1) for k in range(12)]

@@ -43,14 +43,15 @@ struct Rotation {
 };
 
 Rotation rotation_map(int rotation, int width, int height) {
-  // The stored frame is the upright picture turned `rotation` degrees clockwise (cv2.rotate conventions).
+  // `rotation`: degrees the stored frame must be turned clockwise to be upright (Android's rotationDegrees), so
+  // the stored frame is the upright picture turned `rotation` degrees counter-clockwise.
   switch (rotation) {
-    case 90:  // upright (u, v) -> stored (H_u - 1 - v, u), H_u = stored width
-      return {width - 1, 0, -1, 0, 1, 0};
+    case 90:  // upright (u, v) -> stored (v, W_u - 1 - u), W_u = stored height
+      return {0, 0, 1, height - 1, -1, 0};
     case 180:
       return {width - 1, -1, 0, height - 1, 0, -1};
-    case 270:  // upright (u, v) -> stored (v, W_u - 1 - u), W_u = stored height
-      return {0, 0, 1, height - 1, -1, 0};
+    case 270:  // upright (u, v) -> stored (H_u - 1 - v, u), H_u = stored width
+      return {width - 1, 0, -1, 0, 1, 0};
     default:
       return {};
   }

@@ -27,7 +27,7 @@ struct FrameView {
 };
 
 struct FrameParams {
-  int rotation = 0;          // degrees the content is turned clockwise from upright: 0, 90, 180 or 270
+  int rotation = 0;          // degrees the frame must be turned clockwise to be upright: 0, 90, 180 or 270
   int out_width = 0;         // network input size
   int out_height = 0;
   int resized_width = 0;     // the upright picture is resized to this and placed at the top-left

@@ -40,7 +40,7 @@ TEST_CASE("prepare_frame copies a BGR frame of the output size exactly, channels
       for (int c = 0; c < 3; ++c) CHECK_NEAR(out[c * 8 + y * 4 + x], img[(y * 4 + x) * 3 + c], 1e-4);
 }
 
-TEST_CASE("rotation turns the stored frame upright (cv2.rotate conventions)") {
+TEST_CASE("rotation is the clockwise turn that makes the stored frame upright") {
   // Stored 3x2 (w x h) gray frame: row 0 = 1 2 3, row 1 = 4 5 6.
   const std::vector<std::uint8_t> g = {1, 2, 3, 4, 5, 6};
   FrameView f;
@@ -50,14 +50,15 @@ TEST_CASE("rotation turns the stored frame upright (cv2.rotate conventions)") {
   f.row_stride = 3;
   f.pixel_stride = 1;
   f.format = PixelFormat::GRAY;
-  // Content turned 90 degrees clockwise: upright = rotate counter-clockwise: 2 wide, 3 high: [3 6; 2 5; 1 4].
+  // rotation 270: upright = the frame turned 270 degrees clockwise (one turn counter-clockwise):
+  // 2 wide, 3 high: [3 6; 2 5; 1 4].
   FrameParams p = identity(2, 3);
-  p.rotation = 90;
+  p.rotation = 270;
   std::vector<float> out(3 * 6);
   prepare_frame(f, p, out.data());
   const float want90[6] = {3, 6, 2, 5, 1, 4};
   for (int i = 0; i < 6; ++i) CHECK_NEAR(out[i], want90[i], 1e-4);
-  p.rotation = 270;  // upright = rotate clockwise: [4 1; 5 2; 6 3]
+  p.rotation = 90;  // upright = the frame turned clockwise: [4 1; 5 2; 6 3]
   prepare_frame(f, p, out.data());
   const float want270[6] = {4, 1, 5, 2, 6, 3};
   for (int i = 0; i < 6; ++i) CHECK_NEAR(out[i], want270[i], 1e-4);

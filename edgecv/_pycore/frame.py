@@ -112,7 +112,7 @@ def prepare_frame(frame: Any, format: str, rotation: int, size: Any, resized: An
             "mean must be finite and std finite and non-zero")
     bgr = _to_bgr_float(a, format)
     if rotation:
-        bgr = np.ascontiguousarray(np.rot90(bgr, rotation // 90))
+        bgr = np.ascontiguousarray(np.rot90(bgr, -(rotation // 90)))  # clockwise
     up_h, up_w = bgr.shape[:2]
     if (rh, rw) != (up_h, up_w):
         bgr = cv2.resize(bgr, (rw, rh), interpolation=cv2.INTER_LINEAR)

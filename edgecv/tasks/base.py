@@ -219,8 +219,8 @@ class TaskModel(Generic[ResultT]):
 FRAME_OPTIONS = (
     Option("format", "choice", "bgr", "pixel format of array inputs: " + " ".join(FORMATS) + " (YUV 4:2:0: a "
            "(H*3/2, W) array)", choices=FORMATS, cli=False),
-    Option("rotation", "choice", 0, "degrees the frame's content is turned clockwise from upright (0, 90, 180, 270); "
-           "results come back in the frame's coordinates", choices=ROTATIONS),
+    Option("rotation", "choice", 0, "degrees the frame must be turned clockwise to be upright (0, 90, 180, 270; "
+           "Android's rotationDegrees); results come back in the frame's coordinates", choices=ROTATIONS),
 )
 
 
