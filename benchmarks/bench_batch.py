@@ -93,7 +93,7 @@ def main() -> None:
             print(f"{model:22s} pool / one process: {pool['items_per_s'] / one['items_per_s']:.2f}x", flush=True)
         res = resume(MODELS[0], work)
         print("resume after SIGKILL:", json.dumps(res), flush=True)
-    from edgecv.store.profiles import cpu_model
+    from edgecv.system import cpu_model
 
     doc = {"cpu": cpu_model(), "cores": cores, "throughput": rows, "resume": res}
     if args.json:

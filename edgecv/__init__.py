@@ -1,7 +1,7 @@
-"""edgecv: computer-vision models on edge devices, one small API over ONNX Runtime, ncnn and MNN.
+"""edgecv: computer-vision models on edge devices, one small API over ONNX Runtime, ncnn, MNN and OpenVINO.
 
     >>> import edgecv
-    >>> model = edgecv.load("scrfd_2.5g_bnkps_640", engine="ncnn", threads=2)
+    >>> model = edgecv.load("yunet_n_640", engine="ncnn", threads=2)
     >>> faces = model.detect("photo.jpg")
 
 Importing edgecv imports no inference engine; engines load on first use.
@@ -9,10 +9,8 @@ Importing edgecv imports no inference engine; engines load on first use.
 
 from __future__ import annotations
 
-from .errors import (ChecksumError, ConversionError, ConverterNotFoundError, DownloadError, EdgecvError,
-                     EngineNotInstalledError, EngineRuntimeError, FeatureNotInstalledError, ImageReadError, InvalidImageError,
-                     InvalidInputError, ModelContractError, ModelLoadError, ModelNotFoundError, OutputWriteError,
-                     CalibrationError, PrecisionNotSupportedError, QuantizationError, SceneError)
+from . import errors
+from .errors import *  # noqa: F401,F403  (every error class: errors.__all__)
 from . import batch
 from .image import read_image
 from .loading import fetch, load, quantize
@@ -24,10 +22,6 @@ from .tasks.faces.headpose import Camera, HeadPoses, head_pose
 from .versions import __version__
 
 __all__ = [
-    "batch", "load", "fetch", "quantize", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose", "Poses", "DepthMap",
-    "TASKS", "read_depth", "read_ply", "write_ply", "EdgecvError", "InvalidInputError", "InvalidImageError",
-    "ImageReadError", "ModelNotFoundError", "ChecksumError", "ModelLoadError", "ModelContractError",
-    "EngineNotInstalledError", "EngineRuntimeError", "FeatureNotInstalledError", "DownloadError", "SceneError", "ConversionError",
-    "ConverterNotFoundError", "OutputWriteError", "CalibrationError", "PrecisionNotSupportedError",
-    "QuantizationError", "__version__",
+    "batch", "load", "fetch", "quantize", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose",
+    "Poses", "DepthMap", "TASKS", "read_depth", "read_ply", "write_ply", "__version__", *errors.__all__,
 ]

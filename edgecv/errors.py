@@ -54,6 +54,14 @@ class ArchiveLimitError(InvalidInputError):
     compression-ratio limit (a zip or tar bomb); the members concerned are not read."""
 
 
+class UnknownOptionError(InvalidInputError):
+    """An option a task does not have (``option``: its name, ``task``: the task, ``allowed``: its options)."""
+
+    def __init__(self, message: str, option: str = "", task: str = "", allowed=()) -> None:
+        super().__init__(message)
+        self.option, self.task, self.allowed = option, task, tuple(allowed)
+
+
 class SceneError(EdgecvError, ValueError):
     """A multi-view scene folder, cam file or pair file is missing or malformed."""
 
@@ -98,3 +106,13 @@ class QuantizationError(ConversionError):
     def __init__(self, message: str, result=None) -> None:
         super().__init__(message)
         self.result = result
+
+
+#: Every error edgecv raises on purpose (all are exported by ``edgecv``).
+__all__ = [
+    "EdgecvError", "InvalidInputError", "InvalidImageError", "ImageReadError", "ImageTooLargeError",
+    "ModelNotFoundError", "ChecksumError", "ModelLoadError", "ModelContractError", "EngineNotInstalledError",
+    "FeatureNotInstalledError", "ArchiveLimitError", "UnknownOptionError", "SceneError", "DownloadError",
+    "ConversionError", "ConverterNotFoundError", "OutputWriteError", "EngineRuntimeError", "SourceError",
+    "CalibrationError", "PrecisionNotSupportedError", "QuantizationError",
+]

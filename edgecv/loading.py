@@ -16,7 +16,7 @@ from .engines import check_threads, create_engine, engine_class
 from .errors import InvalidInputError, ModelNotFoundError
 from .store import Manifest, ModelConfig
 from .store.metadata import non_commercial
-from .targets import TARGETS, get_target, target_for_file
+from .targets import REFERENCE, TARGETS, engine_for_file, get_target, target_for_file
 from .tasks import TaskModel, build, get_task
 from .trust import check_in_child, trusted_by_environment
 
@@ -30,8 +30,9 @@ def looks_like_path(s: str) -> bool:
 def model_files(manifest: Manifest, engine: str, download: bool = True) -> List[Path]:
     """Local, verified paths of a manifest model's files for ``engine``: from the mirror or cache, downloaded,
     or converted from the manifest's ONNX file on first use (then cached and re-verified on every load)."""
-    if engine in manifest.files:
-        return [store.resolve_file(manifest, f, download) for f in manifest.files[engine]]
+    source = manifest.files_source(engine)
+    if source is not None:
+        return [store.resolve_file(manifest, f, download) for f in manifest.files[source]]
     if engine in manifest.convert:
         return _converted_files(manifest, engine, download)
     raise ModelNotFoundError(
@@ -71,10 +72,11 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
     """Load a model for inference.
 
     Args:
-        name_or_path: a model name from the manifests (``edgecv info`` lists them), or a path to an
-            ``.onnx``, ``.param`` (with its ``.bin`` beside it) or ``.mnn`` file.
-        engine: ``"onnxruntime"``, ``"ncnn"``, ``"mnn"`` or ``"auto"``. Default: ONNX Runtime for names, the
-            file's engine for paths. ``"auto"``: the fastest engine and precision that passed their accuracy
+        name_or_path: a model name from the manifests (``edgecv info`` lists them), or the path of an engine's
+            model file (``.onnx``, ``.param`` with its ``.bin`` beside it, ``.mnn``...).
+        engine: an engine of :data:`edgecv.targets.TARGETS` (``"onnxruntime"``, ``"ncnn"``, ``"mnn"``...) or
+            ``"auto"``. Default: ONNX Runtime for names, the file's engine for paths (engines that read ONNX load
+            ``.onnx`` paths when named). ``"auto"``: the fastest engine and precision that passed their accuracy
             gates in this device's profile (``edgecv bench``), with its thread count unless ``threads`` is given;
             ONNX Runtime fp32 when the model has no profile here.
         threads: engine threads (default: CPU cores, at most 4; at most 4 per core).
@@ -101,15 +103,10 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
     text = os.fspath(name_or_path)
     if isinstance(name_or_path, os.PathLike) or looks_like_path(text):
         path = Path(text).expanduser()
-        file_target = target_for_file(path)
-        if file_target is None:
-            suffixes = ", ".join(t.suffix for t in TARGETS.values())
-            raise InvalidInputError(f"{path}: unknown model file type; expected {suffixes}")
-        if engine is not None and engine != file_target.name:
-            raise InvalidInputError(f"{path} is a {file_target.name} model, not {engine}")
+        engine = engine_for_file(path, engine).name
         if not path.is_file():
             raise ModelNotFoundError(f"model file not found: {path}")
-        engine, config, default_name = file_target.name, store.read_sidecar(path), path.stem
+        config, default_name = store.read_sidecar(path), path.stem
         cls = engine_class(engine)
         files = cls.model_files([path])
         cls.check_files(files)  # edgecv's own checks first: cheap, and they need no child process
@@ -118,7 +115,7 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
             check_in_child(engine, files, task)
     else:
         manifest = store.get_manifest(text)
-        engine = engine or "onnxruntime"
+        engine = engine or REFERENCE
         files, config, default_name = model_files(manifest, engine, download), manifest.config(), manifest.name
     if fp16 is None:
         fp16 = bool(config is not None and config.precision == "fp16" and TARGETS[engine].fp16)
@@ -149,7 +146,7 @@ def _auto(name_or_path: Union[str, os.PathLike], threads: Optional[int]):
         raise ModelNotFoundError(f"model file not found: {text}")
     key = profiles.model_key(text, Path(text) if is_path else None)
     best = profiles.best_config(key)
-    fallback = (name_or_path, None if is_path else "onnxruntime", threads)
+    fallback = (name_or_path, None if is_path else REFERENCE, threads)
     if best is None:
         log.info("no benchmark of %s on this device (%s): ONNX Runtime fp32; `edgecv bench` makes one",
                  Path(text).name if is_path else text, profiles.device()["key"])
@@ -173,8 +170,9 @@ def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path]
     manifest = store.get_manifest(name)
     out: List[Path] = []
     for engine in [get_target(e).name for e in engines] if engines else manifest.engines:
-        if engine in manifest.files:
-            out += [store.fetch_file(manifest, f, mirror) for f in manifest.files[engine]]
+        source = manifest.files_source(engine)
+        if source is not None:
+            out += [store.fetch_file(manifest, f, mirror) for f in manifest.files[source]]
         elif engine in manifest.convert:
             store.fetch_file(manifest, manifest.conversion_source(engine), mirror)
             out += _converted_files(manifest, engine, download=False)
@@ -196,9 +194,9 @@ def source_model(name_or_path: Union[str, os.PathLike], download: bool = True) -
     if isinstance(name_or_path, os.PathLike) or looks_like_path(text):
         return Path(text).expanduser()
     manifest = store.get_manifest(text)
-    if "onnxruntime" not in manifest.files:
+    if REFERENCE not in manifest.files:
         raise InvalidInputError(f"model '{text}' has no ONNX file to start from")
-    return model_files(manifest, "onnxruntime", download)[0]
+    return model_files(manifest, REFERENCE, download)[0]
 
 
 def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, name: Optional[str] = None,

@@ -29,7 +29,8 @@ from . import errors
 from .errors import EdgecvError, ModelLoadError
 from .store.files import cache_dir, sha256_file
 from .store.metadata import ModelConfig, embedded_config, metadata_path, read_sidecar
-from .versions import __version__
+from .targets import get_target
+from .versions import __version__, package_version
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,10 @@ def trusted_by_environment() -> bool:
 
 
 def verdict_key(engine: str, files: Sequence[Path], task: Optional[str]) -> str:
-    """What a verdict is about: edgecv's version, the engine, the task and the sha256 of every file and of
-    the metadata sidecar beside the first (it changes what the check runs)."""
-    h = hashlib.sha256(f"{__version__}|{engine}|{task or ''}".encode())
+    """What a verdict is about: edgecv's version, the engine and its package's version, the task and the sha256 of
+    every file and of the metadata sidecar beside the first (it changes what the check runs)."""
+    engine_version = package_version(get_target(engine).distribution) or ""
+    h = hashlib.sha256(f"{__version__}|{engine}|{engine_version}|{task or ''}".encode())
     sidecar = metadata_path(Path(files[0]))
     for f in [*files, *([sidecar] if sidecar.is_file() else [])]:
         h.update(sha256_file(Path(f)).encode())
@@ -127,7 +129,8 @@ def check_in_child(engine: str, files: Sequence[Path], task: Optional[str] = Non
         tail = " ".join(clues[-2:])[-160:]
         reason = f"the {engine} engine crashed ({what}) loading or running this file once" + \
                  (f": {tail}" if tail else "")
-        _write_verdict(key, {**base, "verdict": "crash", "reason": reason})
+        if proc.returncode < 0:  # killed by a signal: the file crashes the engine, remembered for this file
+            _write_verdict(key, {**base, "verdict": "crash", "reason": reason})
         raise ModelLoadError(f"{files[0]}: {reason}; checked in a child process, this process is unaffected")
     if report and report.get("error"):
         cls = getattr(errors, str(report.get("type")), None)

@@ -84,7 +84,7 @@ def collect_model_files(paths: Sequence[Union[str, Path]]) -> List[Path]:
     unique = list(dict.fromkeys(q.resolve() for q in found))
     if len(unique) < 2:
         raise InvalidInputError(f"validate needs at least two model files, got {[str(q) for q in unique]}")
-    return sorted(unique, key=lambda q: target_for_file(q).name != "onnxruntime")
+    return sorted(unique, key=lambda q: q.suffix.lower() != ".onnx")
 
 
 def _inputs(spec: TaskSpec, images, scene, refs) -> List[tuple]:

@@ -16,9 +16,11 @@ os.environ.setdefault("EDGECV_MODELS", str(SHARED / "models"))
 os.environ.setdefault("EDGECV_OFFLINE", "1")  # tests never reach the network
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: Engines the task tests run on. The second pass on the pure-Python core (EDGECV_CORE=python, tools/run_tests.sh)
-#: tests the core, which is the same for every engine: ONNX Runtime alone there.
-ENGINES = ("onnxruntime",) if os.environ.get("EDGECV_CORE") == "python" else ("onnxruntime", "ncnn", "mnn")
+from edgecv.targets import ENGINE_NAMES  # noqa: E402
+
+#: Engines the task tests run on: every row of the engine table. The second pass on the pure-Python core
+#: (EDGECV_CORE=python, tools/run_tests.sh) tests the core, which is the same for every engine: ONNX Runtime alone.
+ENGINES = ("onnxruntime",) if os.environ.get("EDGECV_CORE") == "python" else ENGINE_NAMES
 PHOTOS = ("group_t1.jpg", "street_1.jpg", "street_4.jpg", "street_6.jpg", "street_9.jpg", "street_12.jpg")
 SCRFD = "scrfd_2.5g_bnkps_640"
 

@@ -9,13 +9,15 @@ import pytest
 from conftest import ENGINES, SCRFD, SHARED, run_python, run_without_module, cached_model
 
 import edgecv
+from edgecv.targets import TARGETS
 from edgecv.errors import (EdgecvError, EngineNotInstalledError, ImageReadError, InvalidImageError,
                            InvalidInputError, ModelContractError, ModelLoadError, ModelNotFoundError)
 
 MODEL_DIR = SHARED / "models" / SCRFD
 FILES = {"onnxruntime": ["scrfd_2.5g_bnkps_shape640x640.onnx"],
          "ncnn": ["scrfd_2.5g_bnkps_shape640x640.opt.param", "scrfd_2.5g_bnkps_shape640x640.opt.bin"],
-         "mnn": ["scrfd_2.5g_bnkps_shape640x640.mnn"]}
+         "mnn": ["scrfd_2.5g_bnkps_shape640x640.mnn"],
+         "openvino": ["scrfd_2.5g_bnkps_shape640x640.onnx"]}  # OpenVINO reads the ONNX file
 
 BAD_IMAGES = {
     "none": (None, InvalidImageError),
@@ -75,7 +77,7 @@ def test_tiny_and_odd_images_give_a_result():
 @pytest.mark.parametrize("engine", ENGINES)
 def test_missing_model_file(engine, tmp_path):
     with pytest.raises(ModelNotFoundError):
-        edgecv.load(tmp_path / ("missing" + {"onnxruntime": ".onnx", "ncnn": ".param", "mnn": ".mnn"}[engine]))
+        edgecv.load(TARGETS[engine].files_for(tmp_path, "missing")[0], engine=engine)
 
 
 def test_ncnn_param_without_bin(tmp_path):
@@ -96,7 +98,7 @@ def test_corrupt_model_file(engine, damage, tmp_path):
         target.write_bytes(data)
         paths.append(target)
     with pytest.raises((ModelLoadError, ModelContractError)):
-        model = edgecv.load(paths[0], threads=1)
+        model = edgecv.load(paths[0], engine=engine, threads=1)
         # ncnn reads weights lazily per layer size: a short .bin must still be reported, not run.
         model.detect(np.zeros((64, 64, 3), np.uint8))
 

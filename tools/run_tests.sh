@@ -47,5 +47,5 @@ pytest "$@"
 # The task tests a second time on the Python core (edgecv._pycore), as the pure wheel runs them. conftest
 # narrows the engines to ONNX Runtime here: the engines are the same code either way, the core is what differs.
 echo "== python tests on the Python core (EDGECV_CORE=python)"
-EDGECV_CORE=python pytest -q -p no:cacheprovider tests/test_scrfd.py tests/test_yunet.py tests/test_openpose.py \
-  tests/test_headpose.py tests/test_mvs.py tests/test_streams.py tests/test_core_bindings.py tests/test_fuzz_core.py
+EDGECV_CORE=python pytest -q -p no:cacheprovider tests/tasks/test_scrfd.py tests/tasks/test_yunet.py \
+  tests/tasks/test_openpose.py tests/tasks/test_headpose.py tests/tasks/test_mvs.py tests/streams tests/core

@@ -4,7 +4,7 @@ pixel reprojection error (distortion and skew included), so both converge to the
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Tuple
 
 import numpy as np
 

@@ -10,9 +10,12 @@ from typing import Union
 import numpy as np
 
 from ..fileio import write_bytes
+from ..targets import ENGINE_NAMES
 
 #: BGR colour per engine.
-COLOURS = {"onnxruntime": (201, 135, 52), "ncnn": (60, 160, 60), "mnn": (40, 110, 230)}
+#: Bar colours (BGR), one per engine in the order of the engine table.
+PALETTE = ((201, 135, 52), (60, 160, 60), (40, 110, 230), (150, 60, 170), (30, 170, 200), (110, 110, 110))
+COLOURS = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(ENGINE_NAMES)}
 ROW, LEFT, RIGHT, TOP = 30, 250, 170, 70
 
 

@@ -186,8 +186,8 @@ def split_calibration(spec: TaskSpec, calib: Union[str, os.PathLike], holdout: O
 
 
 def _advice(spec: TaskSpec) -> str:
-    if spec.name == "scrfd":
-        return " (for faces: large, small and turned faces, in the light and scenes of the deployment)."
+    if spec.calibration_advice:
+        return f" ({spec.calibration_advice})."
     if spec.inputs == IMAGE:
         return f" (with {spec.nouns[1]} at the sizes and in the scenes of the deployment)."
     return "."

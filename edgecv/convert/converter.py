@@ -11,18 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 
 from ..errors import ConversionError, EdgecvError, InvalidInputError, ModelNotFoundError, OutputWriteError
 from ..fileio import remove_stale
 from ..store.files import sha256_file
 from ..store.metadata import ModelConfig, config_from_dict, dumps, embedded_config, metadata_path, read_sidecar
-from ..targets import ENGINE_NAMES, TARGETS, parse_targets
+from ..targets import ENGINE_NAMES, REFERENCE, TARGETS, parse_targets
 from ..tasks import IMAGE, GraphFacts, RolePlan, get_task
 from ..tasks.spec import size_pair
 from ..trust import check_in_child, trusted_by_environment
 from ..versions import __version__, package_version
-from . import mnn_tools, ncnn_tools, onnx_graph
+from . import onnx_graph
 
 log = logging.getLogger(__name__)
 _STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
@@ -59,8 +58,8 @@ def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_d
             to: Union[str, Sequence[str]] = ENGINE_NAMES, input_size=None, fp16: bool = False,
             rename: Optional[Dict[str, str]] = None, name: Optional[str] = None, trust: bool = False,
             licence: Optional[str] = None, origin: Optional[str] = None) -> ConversionResult:
-    """Convert an ONNX model; see the module docstring. ``input_size`` is N or (H, W); ``to`` names
-    engines (``onnxruntime`` — alias ``onnx`` —, ``ncnn``, ``mnn``).
+    """Convert an ONNX model; see the module docstring. ``input_size`` is N or (H, W); ``to`` names engines of
+    :data:`edgecv.targets.TARGETS` (``onnxruntime`` — alias ``onnx`` —, ``ncnn``, ``mnn``...).
 
     ``task``: image tasks (``scrfd``/``openpose``) infer output roles (one image input); other tasks
     (``mvs``) and None keep the names (plus ``rename``). Multi-input models need static input shapes.
@@ -78,19 +77,17 @@ def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_d
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"--out {out_dir} is a file, not a folder")
-    finals = {e: _final_paths(out_dir, stem, e) for e in targets}
+    finals = {e: TARGETS[e].files_for(out_dir, stem) for e in targets}
     if any(p.resolve() == src.resolve() for paths in finals.values() for p in paths):
         raise InvalidInputError(f"refusing to overwrite the source model {src}; choose another name or out_dir")
     for engine in targets:  # before any work: the tools each target needs
-        if engine == "ncnn":
-            ncnn_tools.find_pnnx()
-        elif engine == "mnn":
-            mnn_tools.require_converter()
+        if TARGETS[engine].converter:
+            TARGETS[engine].hook("converter").require_tools()
 
     trust = trust or trusted_by_environment()
     if not trust:  # the source is a user's file: ONNX Runtime opens it in a child first
         default = (spec.default_input.get("size") if spec else None) or None
-        check_in_child("onnxruntime", [src], None, default_size=requested or default)
+        check_in_child(REFERENCE, [src], None, default_size=requested or default)
     graph = onnx_graph.load(src)
     inherited = _source_config(src, graph)
     inputs = onnx_graph.graph_inputs(graph)
@@ -137,8 +134,8 @@ def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_d
         **{k: v for k, v in (("licence", licence or (inherited.licence if inherited else "")),
                              ("origin", origin or (inherited.origin if inherited else ""))) if v},
         "tools": {"edgecv": __version__, "onnx": package_version("onnx"),
-                  "pnnx": package_version("pnnx") if "ncnn" in targets else None,
-                  "MNN": package_version("MNN") if "mnn" in targets else None},
+                  **{d: package_version(d) for d in dict.fromkeys(TARGETS[e].converter_distribution for e in targets)
+                     if d}},
     }
     onnx_graph.set_metadata(graph, meta)
     return _write_checked(graph, meta, input_shapes, targets, fp16, out_dir, stem, spec, trust)
@@ -152,11 +149,6 @@ def _source_config(src: Path, graph) -> Optional[ModelConfig]:
     except EdgecvError as exc:
         log.warning("%s: its edgecv metadata is ignored (%s)", src.name, exc)
         return None
-
-
-def _final_paths(out_dir: Path, stem: str, engine: str) -> List[Path]:
-    t = TARGETS[engine]
-    return [out_dir / f"{stem}{t.suffix}"] + [out_dir / f"{stem}{c}" for c in t.companions]
 
 
 def _write_checked(graph, meta: dict, input_shapes: Dict[str, Tuple[int, ...]], targets: Sequence[str], fp16: bool,
@@ -173,28 +165,27 @@ def _write_checked(graph, meta: dict, input_shapes: Dict[str, Tuple[int, ...]], 
         onnx_path = staging / f"{stem}.onnx"
         onnx_graph.save(graph, onnx_path)
         (staging / f"{stem}.edgecv.json").write_text(dumps(meta))  # for the checks below
-        _self_check("onnxruntime", [onnx_path], meta, spec, trust)  # before the slow converters: fails early
+        _self_check(REFERENCE, [onnx_path], meta, spec, trust)  # before the slow converters: fails early
         staged: Dict[str, List[Path]] = {}
-        if "onnxruntime" in targets:
-            staged["onnxruntime"] = [onnx_path]
-        if "ncnn" in targets:
-            staged["ncnn"] = _to_ncnn(onnx_path, staging / stem, input_shapes, list(onnx_graph.output_names(graph)), fp16)
-        if "mnn" in targets:
-            staged["mnn"] = [staging / f"{stem}.mnn"]
-            mnn_tools.run_mnnconvert(onnx_path, staged["mnn"][0], fp16)
+        for engine in targets:
+            target = TARGETS[engine]
+            if not target.converter:  # the ONNX file is this engine's file
+                staged[engine] = [onnx_path]
+                continue
+            staged[engine] = target.hook("converter").write_files(
+                onnx_path, target.files_for(staging, stem), input_shapes, list(onnx_graph.output_names(graph)), fp16)
         meta["files"] = {eng: [{"name": p.name, "sha256": sha256_file(p)} for p in paths] for eng, paths in staged.items()}
         (staging / f"{stem}.edgecv.json").write_text(dumps(meta))
         for engine, paths in staged.items():
-            if engine != "onnxruntime":
+            if paths != [onnx_path]:  # the ONNX file was checked above
                 _self_check(engine, paths, meta, spec, trust)
         result = ConversionResult(metadata=meta)
         try:
             for engine, paths in staged.items():
-                result.files[engine] = []
+                result.files[engine] = [out_dir / p.name for p in paths]
                 for p in paths:
-                    final = out_dir / p.name
-                    os.replace(p, final)
-                    result.files[engine].append(final)
+                    if p.exists():  # engines sharing the ONNX file move it once
+                        os.replace(p, out_dir / p.name)
             result.metadata_file = metadata_path(out_dir / f"{stem}.onnx")
             tmp_meta = staging / result.metadata_file.name
             tmp_meta.write_text(dumps(meta))
@@ -221,53 +212,6 @@ def _self_check(engine: str, paths: List[Path], meta: dict, spec, trust: bool) -
                            default_size=(meta.get("input") or {}).get("size"))
     except EdgecvError as exc:
         raise ConversionError(f"the converted {engine} file does not load as a {meta['task'] or 'model'}: {exc}") from None
-
-
-def _to_ncnn(onnx_path: Path, target_stem: Path, input_shapes: Dict[str, Tuple[int, ...]],
-             output_names: List[str], fp16: bool) -> List[Path]:
-    """pnnx, then blob names in0/out0... rewritten to the ONNX names. pnnx numbers inputs and outputs
-    in ONNX order; with one input the output mapping is also checked numerically."""
-    param_text, weights = ncnn_tools.run_pnnx(onnx_path, list(input_shapes.values()), fp16)
-    ins, outs = ncnn_tools.pnnx_blob_names(param_text)
-    if len(ins) != len(input_shapes) or len(outs) != len(output_names):
-        raise ConversionError(f"pnnx produced inputs {ins} and outputs {outs}; the model has inputs "
-                              f"{list(input_shapes)} and outputs {output_names}")
-    renames = dict(zip(ins, input_shapes))
-    if len(input_shapes) == 1:
-        (input_name, shape), = input_shapes.items()
-        renames.update(_match_ncnn_outputs(onnx_path, param_text, weights, input_name, shape, outs))
-    else:
-        renames.update(zip(outs, output_names))
-    param, bin_path = target_stem.with_suffix(".param"), target_stem.with_suffix(".bin")
-    param.write_text(ncnn_tools.rename_blobs(param_text, renames))
-    bin_path.write_bytes(weights)
-    return [param, bin_path]
-
-
-def _match_ncnn_outputs(onnx_path: Path, param_text: str, weights: bytes, input_name: str,
-                        input_shape: Tuple[int, ...], outs: List[str]) -> Dict[str, str]:
-    """Which ONNX output each pnnx output (out0...) is, by running both on one random input."""
-    from ..engines import create_engine
-
-    with tempfile.TemporaryDirectory(prefix="edgecv-match-") as tmp:
-        param, bin_path = Path(tmp) / "m.param", Path(tmp) / "m.bin"
-        param.write_text(param_text)
-        bin_path.write_bytes(weights)
-        x = np.random.default_rng(0).uniform(-1, 1, input_shape).astype(np.float32)
-        reference = create_engine("onnxruntime", [onnx_path]).run({input_name: x})
-        ncnn_out = create_engine("ncnn", [param, bin_path]).run({ncnn_tools.pnnx_blob_names(param_text)[0][0]: x}, outs)
-    mapping: Dict[str, str] = {}
-    for blob, value in ncnn_out.items():
-        candidates = [(float(np.abs(ref.reshape(-1) - value.reshape(-1)).max()), name)
-                      for name, ref in reference.items() if ref.size == value.size and name not in mapping.values()]
-        if not candidates:
-            raise ConversionError(f"ncnn output {blob} {value.shape} matches no ONNX output")
-        diff, name = min(candidates)
-        scale = max(1.0, float(np.abs(reference[name]).max()))
-        if diff > 0.05 * scale:
-            raise ConversionError(f"ncnn output {blob} differs from ONNX output '{name}' by {diff:.3g}")
-        mapping[blob] = name
-    return mapping
 
 
 __all__ = ["convert", "ConversionResult", "parse_renames", "check_stem"]

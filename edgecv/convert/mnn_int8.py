@@ -71,8 +71,9 @@ class MnnInt8:
     engine = "mnn"
     precision = "int8"
 
-    def __init__(self, fp32_files: Sequence[Path], work: Path, samples: Sequence[Dict[str, np.ndarray]]) -> None:
-        mnn_tools.require_converter()
+    def __init__(self, fp32_files: Sequence[Path], work: Path, samples: Sequence[Dict[str, np.ndarray]],
+                 threads: int = 1) -> None:
+        mnn_tools.require_tools()
         self.source = Path(fp32_files[0])
         self.work = work
         self.network = read_network(self.source, work)

@@ -11,6 +11,7 @@ import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
 
 from ..errors import ConversionError, ConverterNotFoundError
 
@@ -22,15 +23,22 @@ def _has_converter() -> bool:
         return False
 
 
-def require_converter() -> None:
+def require_tools() -> None:
     """ConverterNotFoundError naming the extra when the MNN converter is not installed."""
     if not _has_converter():
         raise ConverterNotFoundError(
             "the MNN converter was not found: install the 'MNN' package: pip install 'edgecv[mnn]'")
 
 
+def write_files(onnx_path: Path, files: Sequence[Path], input_shapes: Dict[str, Tuple[int, ...]],
+                output_names: List[str], fp16: bool) -> List[Path]:
+    """The ``.mnn`` file (``files[0]``) of ``onnx_path`` (fp16 weights with ``fp16``)."""
+    run_mnnconvert(onnx_path, files[0], fp16)
+    return [files[0]]
+
+
 def run_mnnconvert(onnx_path: Path, target: Path, fp16: bool) -> None:
-    require_converter()
+    require_tools()
     args = ["-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(target), "--bizCode", "edgecv"]
     if fp16:
         args.append("--fp16")

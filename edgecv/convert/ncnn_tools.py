@@ -11,7 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
+
 from ..errors import ConversionError, ConverterNotFoundError
+from ..targets import REFERENCE
 
 log = logging.getLogger(__name__)
 ENV_PNNX = "EDGECV_PNNX"
@@ -90,3 +93,56 @@ def pnnx_blob_names(param_text: str) -> Tuple[List[str], List[str]]:
                 outs.add(tok)
     key = lambda t: int(t.lstrip("inout"))  # noqa: E731
     return sorted(ins, key=key), sorted(outs, key=key)
+
+
+def require_tools() -> None:
+    """The pnnx binary is there (ConverterNotFoundError naming how to install it otherwise)."""
+    find_pnnx()
+
+
+def write_files(onnx_path: Path, files: Sequence[Path], input_shapes: Dict[str, Tuple[int, ...]],
+                output_names: List[str], fp16: bool) -> List[Path]:
+    """The ``.param`` and ``.bin`` (``files``) of ``onnx_path``: pnnx, then blob names in0/out0... rewritten to the
+    ONNX names. pnnx numbers inputs and outputs in ONNX order; with one input the output mapping is also checked
+    numerically."""
+    param_text, weights = run_pnnx(onnx_path, list(input_shapes.values()), fp16)
+    ins, outs = pnnx_blob_names(param_text)
+    if len(ins) != len(input_shapes) or len(outs) != len(output_names):
+        raise ConversionError(f"pnnx produced inputs {ins} and outputs {outs}; the model has inputs "
+                              f"{list(input_shapes)} and outputs {output_names}")
+    renames = dict(zip(ins, input_shapes))
+    if len(input_shapes) == 1:
+        (input_name, shape), = input_shapes.items()
+        renames.update(_match_outputs(onnx_path, param_text, weights, input_name, shape, outs))
+    else:
+        renames.update(zip(outs, output_names))
+    param, bin_path = files
+    param.write_text(rename_blobs(param_text, renames))
+    bin_path.write_bytes(weights)
+    return [param, bin_path]
+
+
+def _match_outputs(onnx_path: Path, param_text: str, weights: bytes, input_name: str,
+                        input_shape: Tuple[int, ...], outs: List[str]) -> Dict[str, str]:
+    """Which ONNX output each pnnx output (out0...) is, by running both on one random input."""
+    from ..engines import create_engine
+
+    with tempfile.TemporaryDirectory(prefix="edgecv-match-") as tmp:
+        param, bin_path = Path(tmp) / "m.param", Path(tmp) / "m.bin"
+        param.write_text(param_text)
+        bin_path.write_bytes(weights)
+        x = np.random.default_rng(0).uniform(-1, 1, input_shape).astype(np.float32)
+        reference = create_engine(REFERENCE, [onnx_path]).run({input_name: x})
+        ncnn_out = create_engine("ncnn", [param, bin_path]).run({pnnx_blob_names(param_text)[0][0]: x}, outs)
+    mapping: Dict[str, str] = {}
+    for blob, value in ncnn_out.items():
+        candidates = [(float(np.abs(ref.reshape(-1) - value.reshape(-1)).max()), name)
+                      for name, ref in reference.items() if ref.size == value.size and name not in mapping.values()]
+        if not candidates:
+            raise ConversionError(f"ncnn output {blob} {value.shape} matches no ONNX output")
+        diff, name = min(candidates)
+        scale = max(1.0, float(np.abs(reference[name]).max()))
+        if diff > 0.05 * scale:
+            raise ConversionError(f"ncnn output {blob} differs from ONNX output '{name}' by {diff:.3g}")
+        mapping[blob] = name
+    return mapping

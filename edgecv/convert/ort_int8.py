@@ -73,7 +73,8 @@ class OrtInt8:
     engine = "onnxruntime"
     precision = "int8"
 
-    def __init__(self, fp32_files: Sequence[Path], work: Path, samples: Sequence[Dict[str, np.ndarray]]) -> None:
+    def __init__(self, fp32_files: Sequence[Path], work: Path, samples: Sequence[Dict[str, np.ndarray]],
+                 threads: int = 1) -> None:
         try:
             from onnxruntime import quantization  # noqa: F401
         except ImportError as exc:

@@ -7,7 +7,7 @@ Steps, for every engine asked for:
    the fp32 reference (ONNX Runtime) and the fp32 file of each engine.
 2. The calibration folder is split (``calibration.split_calibration``); the calibration inputs go through the
    reference model's own ``prepare()``; the reference's results on the held-out inputs are computed once.
-3. INT8: the engine's quantiser (``ort_int8``, ``ncnn_int8``, ``mnn_int8``) builds the model with every
+3. INT8: the engine's quantiser (the ``quantizer`` of its row in :data:`edgecv.targets.TARGETS`) builds the model with every
    weighted layer quantised, and the task's "quantize" gates (``TaskSpec.gates``) judge it on the held-out
    inputs. If a gate fails, groups of layers are tried in fp32, in this order: the first weighted layers (they
    see raw pixels) with the heads (they write the raw results), then the layers adding the most quantisation
@@ -40,11 +40,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import (ConversionError, EdgecvError, InvalidInputError, ModelContractError, ModelNotFoundError,
-                      OutputWriteError, PrecisionNotSupportedError, QuantizationError)
+                      OutputWriteError, QuantizationError)
 from ..fileio import remove_stale, write_text
 from ..store.files import sha256_file
 from ..store.metadata import METADATA_KEY, config_from_dict, dumps, metadata_path, parse_metadata, read_sidecar
-from ..targets import TARGETS, parse_targets
+from ..engines import engine_class
+from ..targets import REFERENCE, TARGETS, check_fp16, parse_targets
 from ..tasks import TaskSpec, get_task, guess_task
 from ..trust import check_in_child, trusted_by_environment
 from ..versions import __version__, package_version
@@ -160,17 +161,14 @@ def check_precision(precision: str, engines: Sequence[str]) -> None:
     if precision not in PRECISIONS:
         raise InvalidInputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r:.40}")
     if precision == "fp16":
-        refused = [e for e in engines if not TARGETS[e].fp16]
-        if refused:
-            able = [t.name for t in TARGETS.values() if t.fp16]
-            raise PrecisionNotSupportedError(
-                f"{', '.join(refused)} cannot run fp16 models on CPUs: ONNX Runtime's CPU provider computes "
-                f"convolutions in fp32, so an fp16 file would be cast back at run time and run slower. Use "
-                f"--to {','.join(able)} for fp16, or --precision int8 for ONNX Runtime")
+        check_fp16(engines)
+    else:
+        for engine in engines:
+            TARGETS[engine].quantizer_class(precision)
 
 
 def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, precision: str = "int8",
-             to: Union[str, Sequence[str]] = ("onnxruntime",), out_dir: Union[str, os.PathLike] = ".",
+             to: Union[str, Sequence[str]] = (REFERENCE,), out_dir: Union[str, os.PathLike] = ".",
              task: Optional[str] = None, holdout: Optional[Union[str, os.PathLike]] = None,
              name: Optional[str] = None, limits: Optional[Mapping[str, float]] = None, fallback: bool = True,
              minimum: Optional[Tuple[int, int]] = None, threads: Optional[int] = None, trust: bool = False,
@@ -193,7 +191,8 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
         threads: engine threads for calibration and judging.
         trust: skip the child-process checks of the source and of the files written (``edgecv.trust``).
         progress: called as ``progress(stage, done, total)`` while work proceeds.
-        licence, origin: the weights' licence and source for the metadata (default: the model's own metadata).
+        licence: the weights' licence for the metadata (default: the model's own metadata).
+        origin: where the weights come from, for the metadata (default: the model's own metadata).
 
     Raises QuantizationError (with ``.result``: what was written for the engines that passed) when an engine's
     model fails its gates; CalibrationError, PrecisionNotSupportedError, ModelContractError on bad input.
@@ -232,12 +231,12 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
     try:
         report("fp32 reference", 0, 1)
         reference_stem = check_stem(f"{base}_fp32")
-        conv = convert(src, spec.name, out_dir=staging / "fp32", to=tuple(dict.fromkeys(("onnxruntime",) + targets)),
+        conv = convert(src, spec.name, out_dir=staging / "fp32", to=tuple(dict.fromkeys((REFERENCE,) + targets)),
                        name=reference_stem, trust=trust, licence=licence, origin=origin)
         report("fp32 reference", 1, 1)
         meta = {k: v for k, v in conv.metadata.items() if k != "files"}
         config = config_from_dict(meta, reference_stem)
-        reference = spec.model(create_engine("onnxruntime", conv.files["onnxruntime"], threads=threads), config)
+        reference = spec.model(create_engine(REFERENCE, conv.files[REFERENCE], threads=threads), config)
         samples = []
         for i, feeds in enumerate(calibration.feeds(reference, split.calibrate)):
             samples.append(feeds)
@@ -301,24 +300,10 @@ class _Judge:
         return summary, self.spec.gate_failures(summary, "quantize", self.gates)
 
 
-def _quantizer(engine: str, files: Sequence[Path], work: Path, samples, threads: int):
-    if engine == "onnxruntime":
-        from .ort_int8 import OrtInt8
-
-        return OrtInt8(files, work, samples)
-    if engine == "ncnn":
-        from .ncnn_int8 import NcnnInt8
-
-        return NcnnInt8(files, work, samples, threads=threads)
-    from .mnn_int8 import MnnInt8
-
-    return MnnInt8(files, work, samples)
-
-
 def _int8(engine: str, fp32_files: List[Path], work: Path, samples, judge: _Judge, fallback: bool, threads: int,
           report: Progress) -> EngineOutcome:
     report(f"{engine} int8: calibrating", 0, 1)
-    q = _quantizer(engine, fp32_files, work, samples, threads)
+    q = TARGETS[engine].quantizer_class()(fp32_files, work, samples, threads=threads)
     report(f"{engine} int8: calibrating", 1, 1)
     weighted = [la.name for la in q.network.weighted]
     structural = q.network.structural()
@@ -331,7 +316,7 @@ def _int8(engine: str, fp32_files: List[Path], work: Path, samples, judge: _Judg
         report(stage, 0, 1)
         target = work / f"attempt{outcome.attempts}" / "model"
         target.parent.mkdir()
-        files = q.build(keep, target.with_suffix(TARGETS[engine].suffix))
+        files = q.build(keep, TARGETS[engine].files_for(target.parent, target.name)[0])
         summary, failures = judge(judge.load(engine, files, "int8"))
         report(stage, 1, 1)
         margin = judge.margin(summary)
@@ -395,7 +380,7 @@ def _fp16(engine: str, src: Path, spec: TaskSpec, base: str, staging: Path, fp32
     report(f"{engine} fp16: converting", 1, 1)
     files = conv.files[engine]
     outcome = EngineOutcome(engine, "fp16", files=files, attempts=1,
-                            method={"weights": "fp16", "arithmetic": _fp16_arithmetic(engine)})
+                            method={"weights": "fp16", "arithmetic": engine_class(engine).fp16_arithmetic()})
     problems = []
     peaks = _activation_peaks(reference, samples)
     over = {t: v for t, v in peaks.items() if v > FP16_MAX}
@@ -421,17 +406,6 @@ def _fp16(engine: str, src: Path, spec: TaskSpec, base: str, staging: Path, fp32
         outcome.method = {"weights": "fp32"}
     outcome.passed = True
     return outcome
-
-
-def _fp16_arithmetic(engine: str) -> str:
-    """What an fp16 model computes in on this CPU."""
-    if engine == "ncnn":
-        import ncnn
-
-        if ncnn.cpu_support_arm_asimdhp():
-            return "fp16 (ARM fp16 arithmetic)"
-        return "fp32 with fp16 storage" if ncnn.cpu_support_x86_avx2() or ncnn.cpu_support_arm_neon() else "fp32"
-    return "fp16 on CPUs with fp16 arithmetic (ARMv8.2+), fp32 elsewhere"
 
 
 def _activation_peaks(reference, samples) -> Dict[str, float]:
@@ -461,19 +435,18 @@ def _write(result: QuantizationResult, out_dir: Path, base: str, meta: Dict[str,
         stem = f"{base}_{written}"
         doc = {**meta, "name": stem, "precision": written, "fp16": written == "fp16",
                "tools": {**meta.get("tools", {}), "edgecv": __version__,
-                         "onnxruntime": package_version("onnxruntime")},
+                         REFERENCE: package_version(TARGETS[REFERENCE].distribution)},
                "quantization": {"requested": precision, **split.describe(), "gates": result.gates,
                                 "engines": {o.engine: o.describe() for o in outcomes}}}
         for o in outcomes:
-            if o.engine == "onnxruntime":  # the ONNX file carries its metadata inside as well
+            if o.files[0].suffix == ".onnx":  # an ONNX file carries its metadata inside as well
                 onnx_model = onnx_graph.load(o.files[0])
                 onnx_graph.set_metadata(onnx_model, doc)
                 onnx_graph.save(onnx_model, o.files[0])
         moves: List[Tuple[Path, Path]] = []
         files_doc: Dict[str, List[Dict[str, str]]] = {}
         for o in outcomes:
-            t = TARGETS[o.engine]
-            finals = [out_dir / f"{stem}{t.suffix}"] + [out_dir / f"{stem}{c}" for c in t.companions]
+            finals = TARGETS[o.engine].files_for(out_dir, stem)
             files_doc[o.engine] = [{"name": f.name, "sha256": sha256_file(p)} for p, f in zip(o.files, finals)]
             moves += list(zip(o.files, finals))
         previous = _previous_entries(out_dir, stem, meta, set(files_doc))

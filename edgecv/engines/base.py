@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import abc
 import importlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import (EdgecvError, EngineNotInstalledError, EngineRuntimeError, InvalidInputError,
                       ModelNotFoundError)
-from ..targets import TARGETS, Target
+from ..system import cpu_count
+from ..targets import Target, check_fp16
 from ..versions import package_version
 
 Shape = Optional[Tuple[Optional[int], ...]]
@@ -28,13 +28,6 @@ Shape = Optional[Tuple[Optional[int], ...]]
 THREADS_PER_CORE_CAP = 4
 #: Longest engine message kept in an EngineRuntimeError.
 MAX_MESSAGE = 300
-
-
-def cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def max_threads() -> int:
@@ -98,8 +91,13 @@ class Engine(abc.ABC):
     """
 
     target: ClassVar[Target]
-    #: True: concurrent run() calls on one model need no lock
+    #: True: concurrent run() calls on one model need no lock (the table's ``reentrant``)
     reentrant: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "target" in cls.__dict__:
+            cls.reentrant = cls.target.reentrant
 
     @property
     def name(self) -> str:
@@ -112,8 +110,9 @@ class Engine(abc.ABC):
 
     @classmethod
     def model_files(cls, files: Sequence[Path]) -> List[Path]:
-        """All files of a model given its main file (engines with companion files add them)."""
-        return [Path(f) for f in files]
+        """All files of a model given its main file alone (companions added: ncnn's ``.bin``) or all of them."""
+        files = [Path(f) for f in files]
+        return cls.target.companions_of(files[0]) if len(files) == 1 else files
 
     @classmethod
     def check_files(cls, files: Sequence[Path]) -> None:
@@ -127,11 +126,8 @@ class Engine(abc.ABC):
 
     def __init__(self, files: Sequence[Path], threads: int = 1, fp16: bool = False) -> None:
         self.threads = check_threads(threads)
-        if fp16 and not self.target.fp16:
-            raise InvalidInputError(
-                f"{self.target.name} does not switch to fp16 at run time (fp16=True works on "
-                f"{', '.join(t.name for t in TARGETS.values() if t.fp16)}); load a model file whose weights are "
-                "fp16 instead")
+        if fp16:
+            check_fp16([self.target.name])
         self.files: List[Path] = [Path(f) for f in files]
         self.fp16 = bool(fp16)
         self.inputs: List[TensorInfo] = []
@@ -180,6 +176,11 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
         """Engine-specific inference on checked, C-contiguous float32 feeds."""
+
+    @classmethod
+    def fp16_arithmetic(cls) -> str:
+        """What an fp16 model computes in on this CPU (for the quantisation report)."""
+        return "fp16 on CPUs with fp16 arithmetic (ARMv8.2+), fp32 elsewhere"
 
     def metadata(self) -> Dict[str, str]:
         """Key/value metadata stored in the model file (ONNX ``metadata_props``); {} if none."""

@@ -32,7 +32,6 @@ class MnnEngine(Engine):
     """Loads one ``.mnn`` file."""
 
     target = TARGETS["mnn"]
-    reentrant = False
 
     def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
         super().__init__(files, threads, fp16)

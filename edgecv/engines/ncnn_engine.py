@@ -9,7 +9,6 @@ support it; edgecv turns fp16 and bf16 off (fp32 results) unless ``fp16=True``. 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
@@ -24,13 +23,6 @@ class NcnnEngine(Engine):
     """Loads a ``.param`` + ``.bin`` pair. Each call uses its own extractor (thread safe)."""
 
     target = TARGETS["ncnn"]
-    reentrant = True
-
-    @classmethod
-    def model_files(cls, files) -> List[Path]:
-        """``[x.param, x.bin]`` from ``[x.param]`` or both."""
-        files = [Path(f) for f in files]
-        return files + [files[0].with_suffix(".bin")] if len(files) == 1 else files
 
     @classmethod
     def check_files(cls, files) -> None:
@@ -63,6 +55,13 @@ class NcnnEngine(Engine):
         self.outputs = [TensorInfo(n) for n in net.output_names()]
         if not self.inputs or not self.outputs:
             raise ModelLoadError(f"ncnn model {param} has no inputs or outputs")
+
+    @classmethod
+    def fp16_arithmetic(cls) -> str:
+        ncnn = import_engine_package(cls.target.module, cls.target.extra)
+        if ncnn.cpu_support_arm_asimdhp():
+            return "fp16 (ARM fp16 arithmetic)"
+        return "fp32 with fp16 storage" if ncnn.cpu_support_x86_avx2() or ncnn.cpu_support_arm_neon() else "fp32"
 
     def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
         return self._extract(feeds, outputs, strict=True)

@@ -20,7 +20,6 @@ class OnnxRuntimeEngine(Engine):
     ``OMP_NUM_THREADS``); sessions are thread safe."""
 
     target = TARGETS["onnxruntime"]
-    reentrant = True
 
     def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
         super().__init__(files, threads, fp16)

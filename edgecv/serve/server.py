@@ -7,7 +7,8 @@ import socket
 from typing import Optional, Sequence
 
 from ..errors import InvalidInputError, OutputWriteError
-from .app import ServeSettings, create_app, serve_module
+from .app import create_app
+from .settings import ServeSettings, serve_module
 from .mjpeg import StreamView
 from .models import load_models, split_source_arg
 from .protocol import guarded_protocol

@@ -192,8 +192,11 @@ def locally_available(manifest: Manifest) -> dict:
     local = {eng: all(find_in_mirrors(manifest.name, f.name, folder=manifest.mirror) is not None
                       or cached_path(manifest.name, f.name).is_file() for f in files)
              for eng, files in manifest.files.items()}
-    for eng in manifest.convert:
-        sidecar = metadata_path(conversion_dir(manifest, eng) / f"{manifest.name}.onnx")
-        local.setdefault(eng, sidecar.is_file())
-    return {e: local[e] for e in manifest.engines if e in local}
+    for eng in manifest.engines:
+        source = manifest.files_source(eng)
+        if source is not None:
+            local[eng] = local[source]
+        else:  # converted on first use
+            local[eng] = metadata_path(conversion_dir(manifest, eng) / f"{manifest.name}.onnx").is_file()
+    return {e: local[e] for e in manifest.engines}
 

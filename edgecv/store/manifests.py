@@ -11,10 +11,10 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import ModelNotFoundError
-from ..targets import ENGINE_NAMES
+from ..targets import ENGINE_NAMES, REFERENCE, TARGETS
 from .metadata import FILES_SCHEMA, INPUT_SCHEMA, LICENCE_SCHEMA, OUTPUTS_SCHEMA, ModelConfig, check_metadata
 
 _FILE_LIST = {"type": "array", "minItems": 1, "items": {
@@ -84,14 +84,24 @@ class Manifest:
         sources = {key: [ModelFile(**f) for f in lst] for key, lst in d.get("sources", {}).items()}
         convert = d.get("convert", {})
         if isinstance(convert, list):
-            convert = {eng: "onnxruntime" for eng in convert}
+            convert = {eng: REFERENCE for eng in convert}
         return cls(name=d["name"], task=d["task"], description=d.get("description", ""), licence=d["licence"],
                    source=d["source"], input=d.get("input", {}), outputs=d.get("outputs", {}), files=files,
                    convert=dict(convert), sources=sources, mirror=d.get("mirror") or d["name"])
 
     @property
     def engines(self) -> List[str]:
-        return [e for e in ENGINE_NAMES if e in self.files or e in self.convert]
+        """Engines this model runs on: its own files, ONNX read directly, or converted on first use."""
+        return [e for e in ENGINE_NAMES if self.files_source(e) is not None or e in self.convert]
+
+    def files_source(self, engine: str) -> Optional[str]:
+        """The key of ``files`` whose files ``engine`` loads as they are (its own, or the ONNX file for engines
+        that read ONNX), or None when they must be converted."""
+        if engine in self.files:
+            return engine
+        if TARGETS[engine].reads_onnx and REFERENCE in self.files:
+            return REFERENCE
+        return None
 
     def config(self) -> ModelConfig:
         return ModelConfig(name=self.name, task=self.task, input=dict(self.input), outputs=dict(self.outputs),
@@ -100,7 +110,7 @@ class Manifest:
     def conversion_source(self, engine: str) -> ModelFile:
         """The ONNX file that ``engine``'s files are converted from."""
         key = self.convert[engine]
-        files = self.files if key == "onnxruntime" else self.sources
+        files = self.files if key == REFERENCE else self.sources
         if key not in files:
             raise ModelNotFoundError(f"manifest of '{self.name}' converts {engine} from unknown source '{key}'")
         return files[key][0]

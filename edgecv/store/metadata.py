@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from ..errors import ModelContractError
+from ..targets import target_for_file
 
 #: Suffix of the metadata file beside a model file.
 METADATA_SUFFIX = ".edgecv.json"
@@ -185,8 +186,13 @@ def embedded_config(props: Mapping[str, str], origin: str, default_name: str = "
 
 
 def metadata_path(model_file: Path) -> Path:
-    """``<dir>/<stem>.edgecv.json`` beside a model file (``x.opt.param`` -> ``x.opt.edgecv.json``)."""
-    return Path(model_file).with_name(Path(model_file).stem + METADATA_SUFFIX)
+    """``<dir>/<stem>.edgecv.json`` beside a model file (``x.opt.param`` -> ``x.opt.edgecv.json``; an engine's infix
+    is not part of the stem: ``x.ov.xml`` -> ``x.edgecv.json``)."""
+    stem = Path(model_file).stem
+    target = target_for_file(model_file)
+    if target is not None and target.infix and stem.endswith(target.infix):
+        stem = stem[: -len(target.infix)]
+    return Path(model_file).with_name(stem + METADATA_SUFFIX)
 
 
 def read_sidecar(model_file: Path) -> Optional[ModelConfig]:

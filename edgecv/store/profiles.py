@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import re
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..fileio import write_text
+from ..system import cpu_count, cpu_model
 from .files import cache_dir
 
 log = logging.getLogger(__name__)
@@ -23,29 +23,9 @@ log = logging.getLogger(__name__)
 MAX_PROFILE_BYTES = 4 << 20
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what the platform reports."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Model", "Hardware", "cpu model") and value.strip():
-                    return " ".join(value.split())
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown cpu"
-
-
-def cpu_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
 def device() -> Dict[str, Any]:
     """This machine as profiles key it: CPU model, usable cores, architecture, and the key."""
-    cpu, cores = cpu_model(), cpu_cores()
+    cpu, cores = cpu_model(), cpu_count()
     slug = re.sub(r"[^a-z0-9]+", "-", cpu.lower()).strip("-")[:80] or "cpu"
     return {"cpu": cpu, "cores": cores, "machine": platform.machine(), "key": f"{slug}-{cores}c"}
 

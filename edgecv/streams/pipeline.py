@@ -36,14 +36,16 @@ class StreamItem:
     captured_at: float
     done_at: float
     raw: Any = field(repr=False, default=None)
-    format: str = "bgr"
+    #: the frames' pixel format; None when the inputs are not frames (scene views): ``frame`` is then the result's
+    #: own picture (a depth map's reference image)
+    format: Optional[str] = "bgr"
     _bgr: Any = field(repr=False, default=None)
 
     @property
     def frame(self):
         """The decoded frame as BGR (H, W, 3), in its stored orientation (converted once, on first use)."""
         if self._bgr is None:
-            if self.format == "views":  # MVS: the reference image the depth map belongs to
+            if self.format is None:  # not a frame stream (views): the picture the result carries
                 self._bgr = self.result.image
             else:
                 from ..frames import to_bgr
@@ -118,7 +120,7 @@ class Stream:
 
     def __init__(self, model: Any, source: Source, *, options: Optional[Dict[str, Any]] = None,
                  item_options: Optional[Callable[[int], Dict[str, Any]]] = None, tracker: Any = None,
-                 queue_size: int = 4, format: str = "bgr") -> None:
+                 queue_size: int = 4, format: Optional[str] = "bgr") -> None:
         self.model, self.source, self.tracker = model, source, tracker
         self.options = dict(options or {})
         self._item_options = item_options or (lambda index: {})

@@ -6,9 +6,8 @@ separately (e.g. post-processing of frame k while the engine runs frame k+1).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
-
 import os
+from typing import Any, ClassVar, Dict, Generic, Iterator, List, Optional, Protocol, Tuple, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -18,9 +17,24 @@ from ..frames import FORMATS, ROTATIONS, FrameGeometry, layout_for_core, stored_
 from ..image import as_bgr_image
 from ..store.metadata import ModelConfig
 from ..streams.sources import DEFAULT_TIMEOUT
-from .spec import Option, resolve_options
+from .spec import IMAGE, Option, resolve_options
 
-ResultT = TypeVar("ResultT")
+
+
+@runtime_checkable
+class TaskResult(Protocol):
+    """What every task's result offers, and all that streams, batch, serve and the CLI use of it: how many items it
+    holds (faces, people, valid depth pixels), a JSON-ready dict (with ``count``), and a drawing (over ``image``, the
+    frame it was computed on; results that carry their own picture, such as depth maps, draw without one)."""
+
+    def __len__(self) -> int: ...
+
+    def to_dict(self) -> Dict[str, Any]: ...
+
+    def draw(self, image: Any, copy: bool = True) -> np.ndarray: ...
+
+
+ResultT = TypeVar("ResultT", bound=TaskResult)
 
 #: Memory budget of one call (bytes): network input sizes from options, metadata or an image's aspect ratio
 #: whose estimated peak memory (the task's measured bytes per input pixel on the hungriest engine) would
@@ -103,6 +117,8 @@ class TaskModel(Generic[ResultT]):
     """
 
     task: ClassVar[str] = ""
+    #: the kind of input: IMAGE (an image or camera frame) or VIEWS (several views of a scene with cameras)
+    input_kind: ClassVar[str] = IMAGE
     options: ClassVar[Tuple[Option, ...]] = ()
     #: peak memory per network input pixel, measured on the hungriest engine (see README "Bad input")
     bytes_per_input_pixel: ClassVar[float] = 512.0
@@ -170,7 +186,7 @@ class TaskModel(Generic[ResultT]):
             follow = self.tracker(frame_rate=src.fps or 30.0, **(tracker or {}))
             call.update(self.tracking_options(values))
         return Stream(self, src, options=call, item_options=self.stream_item_options, tracker=follow,
-                      queue_size=queue_size, format=values.get("format", "views"))
+                      queue_size=queue_size, format=values.get("format") if self.input_kind == IMAGE else None)
 
     def stream_source(self, source: Any, live: Optional[bool], reconnect: bool, timeout: float = DEFAULT_TIMEOUT,
                       max_pixels: Optional[int] = None):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnknownOptionError
 
 #: What a task consumes: one image (or video frame) per call, or a set of calibrated views.
 IMAGE, VIEWS = "image", "views"
@@ -139,7 +139,8 @@ def resolve_options(table: Sequence[Option], given: Mapping[str, Any], task: str
     allowed = [o.name for o in table if o.per_call or not per_call]
     for name in given:
         if name not in known:
-            raise InvalidInputError(f"{name!r} is not an option of task {task}; its options: {allowed or 'none'}")
+            raise UnknownOptionError(f"{name!r} is not an option of task {task}; its options: {allowed or 'none'}",
+                                     option=name, task=task, allowed=allowed)
         if per_call and not known[name].per_call:
             raise InvalidInputError(f"{name!r} is fixed when a {task} model is loaded: pass it to edgecv.load(...)")
     values = dict(base) if base is not None else {o.name: o.default for o in table}
@@ -239,8 +240,6 @@ class TaskSpec:
     result: Type[Any]
     #: what a result counts, singular and plural ("face", "faces")
     nouns: Tuple[str, str]
-    #: IMAGE or VIEWS
-    inputs: str
     #: whether a model with these output names is one of this task's (used when no metadata says)
     matches: Callable[[Sequence[str]], bool]
     #: converter: GraphFacts -> RolePlan (None: outputs keep their names)
@@ -262,6 +261,14 @@ class TaskSpec:
     #: quantisation: fewest inputs to calibrate on and to judge on (held out); the task's own inputs
     #: (images, or reference views of a scene)
     min_calibration: Tuple[int, int] = (16, 4)
+    #: what calibration inputs should show, said when a calibration folder is too small ("" for the generic advice)
+    calibration_advice: str = ""
+
+    @property
+    def inputs(self) -> str:
+        """The kind of input the task's models take: IMAGE (one image or camera frame) or VIEWS (several views of a
+        scene with their cameras); the model class declares it (``TaskModel.input_kind``)."""
+        return self.model.input_kind
 
     @property
     def options(self) -> Tuple[Option, ...]:

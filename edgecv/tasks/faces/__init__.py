@@ -7,4 +7,7 @@ from __future__ import annotations
 from .compare import GATES, compare_faces, iou_matrix, match_boxes, summarize_faces
 from .result import Face, Faces
 
-__all__ = ["Face", "Faces", "GATES", "compare_faces", "summarize_faces", "iou_matrix", "match_boxes"]
+#: What a face model's calibration photos should show (said when a calibration folder is too small).
+CALIBRATION_ADVICE = "for faces: large, small and turned faces, in the light and scenes of the deployment"
+
+__all__ = ["Face", "Faces", "GATES", "CALIBRATION_ADVICE", "compare_faces", "summarize_faces", "iou_matrix", "match_boxes"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import VIEWS, TaskSpec
+from ..spec import TaskSpec
 from .compare import GATES, compare_depth, summarize_depth
 from .depth_io import read_depth, read_ply, write_depth, write_ply
 from .fusion import FusionParams, Reconstruction, filter_depth, fuse, reconstruct
@@ -12,7 +12,7 @@ from .scene import MvsCamera, Scene, View, load_scene, parse_cam, read_cam_file,
 
 SPEC = TaskSpec(
     name="mvs", title="multi-view stereo (PatchmatchNet)", model=PatchmatchNetModel, result=DepthMap,
-    nouns=("depth pixel", "depth pixels"), inputs=VIEWS, matches=PatchmatchNetModel.matches,
+    nouns=("depth pixel", "depth pixels"), matches=PatchmatchNetModel.matches,
     compare=compare_depth, summarize=summarize_depth, gates=GATES, raw_gate=False, agreement="depth_agreement",
     min_calibration=(4, 1))
 

@@ -26,7 +26,7 @@ from ...image import as_bgr_image
 from ...store.metadata import ModelConfig
 from ...streams.sources import DEFAULT_TIMEOUT
 from ..base import Prepared, TaskModel, check_input_budget
-from ..spec import Option
+from ..spec import VIEWS, Option
 from .result import DepthMap
 from .scene import MvsCamera, Scene, View, check_baselines, load_scene
 
@@ -64,6 +64,7 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
     """Depth of a reference view from itself and N-1 source views (PatchmatchNet, contracts A and B)."""
 
     task = "mvs"
+    input_kind = VIEWS
     options = OPTIONS
     #: ncnn (contract B) peaked at 1265 MB for 5 x 640 x 416: ~950 bytes per pixel of all views
     bytes_per_input_pixel = 1024.0

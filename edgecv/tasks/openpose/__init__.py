@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import IMAGE, TaskSpec
+from ..spec import TaskSpec
 from .compare import GATES, compare_poses, summarize_poses
 from .layouts import COCO18_NAMES, LAYOUTS
 from .model import OpenPoseModel
@@ -11,7 +11,7 @@ from .roles import openpose_roles
 
 SPEC = TaskSpec(
     name="openpose", title="multi-person pose (OpenPose)", model=OpenPoseModel, result=Poses,
-    nouns=("person", "people"), inputs=IMAGE, matches=OpenPoseModel.matches, roles=openpose_roles,
+    nouns=("person", "people"), matches=OpenPoseModel.matches, roles=openpose_roles,
     compare=compare_poses, summarize=summarize_poses, gates=GATES)
 
 __all__ = ["SPEC", "OpenPoseModel", "Pose", "Poses", "COCO18_NAMES", "LAYOUTS"]

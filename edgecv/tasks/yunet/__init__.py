@@ -3,14 +3,14 @@ MIT). Same :class:`Faces` results, head pose, tracking and gates as every face m
 
 from __future__ import annotations
 
-from ..faces import GATES, Face, Faces, compare_faces, summarize_faces
-from ..spec import IMAGE, TaskSpec
+from ..faces import CALIBRATION_ADVICE, GATES, Face, Faces, compare_faces, summarize_faces
+from ..spec import TaskSpec
 from .model import YunetModel
 from .roles import yunet_roles
 
 SPEC = TaskSpec(
     name="yunet", title="face detection (YuNet)", model=YunetModel, result=Faces, nouns=("face", "faces"),
-    inputs=IMAGE, matches=YunetModel.matches, roles=yunet_roles, compare=compare_faces,
-    summarize=summarize_faces, gates=GATES)
+    matches=YunetModel.matches, roles=yunet_roles, compare=compare_faces,
+    summarize=summarize_faces, gates=GATES, calibration_advice=CALIBRATION_ADVICE)
 
 __all__ = ["SPEC", "YunetModel", "Face", "Faces"]

@@ -53,25 +53,29 @@ def test_defaults_are_the_cpp_ones():
     assert FusionParams().min_views == c.min_views
 
 
-def test_readme_tables_are_generated_from_the_code():
-    out = subprocess.run([sys.executable, str(REPO / "tools" / "readme_tables.py"), "--check"], capture_output=True,
+def test_doc_tables_are_generated_from_the_code():
+    out = subprocess.run([sys.executable, str(REPO / "tools" / "doc_tables.py"), "--check"], capture_output=True,
                          text=True, cwd="/")
     assert out.returncode == 0, out.stderr
 
 
 def test_engine_table_is_the_one_vocabulary():
-    assert ENGINE_NAMES == ("onnxruntime", "ncnn", "mnn")
-    assert get_target("onnx").name == "onnxruntime" and parse_targets("onnx,mnn,onnx") == ("onnxruntime", "mnn")
-    assert [t.fp16 for t in TARGETS.values()] == [False, True, True]
+    assert ENGINE_NAMES == ("onnxruntime", "ncnn", "mnn", "openvino")
+    assert get_target("onnx").name == "onnxruntime" and parse_targets("onnx,mnn,onnx,ov") == ("onnxruntime", "mnn",
+                                                                                              "openvino")
+    assert [t.fp16 for t in TARGETS.values()] == [False, True, True, True]
     from edgecv.engines import engine_class
 
-    assert [engine_class(e).reentrant for e in ENGINE_NAMES] == [True, True, False]
+    assert [engine_class(e).reentrant for e in ENGINE_NAMES] == [True, True, False, True]
     with pytest.raises(InvalidInputError, match="unknown engine"):
         get_target("tensorrt")
 
 
 def test_onnxruntime_fp16_is_refused_not_ignored():
-    with pytest.raises(InvalidInputError, match="fp16"):
+    """One error class for fp16 on an engine without it, whether loading or quantising."""
+    from edgecv.errors import PrecisionNotSupportedError
+
+    with pytest.raises(PrecisionNotSupportedError, match="onnxruntime does not run fp16"):
         edgecv.load("scrfd_2.5g_bnkps_640", fp16=True)
 
 

@@ -12,6 +12,7 @@ from edgecv.bench import bench
 from edgecv.convert.quantize import quantize as quantize_file
 from edgecv.errors import InvalidInputError
 from edgecv.store import profiles
+from edgecv.system import cpu_count, cpu_model
 
 from conftest import SCRFD, SHARED, run_python
 
@@ -52,7 +53,7 @@ def test_bench_rows_chart_profile_and_auto(int8_folder, tmp_path):
         assert r["error"] is None, r
         assert 0 < r["p50_ms"] <= r["p95_ms"] and 0 < r["detect_p50_ms"] <= r["detect_p95_ms"]
         assert 50 < r["rss_mb"] < 4000 and 0.0 <= r["agreement"] <= 1.0
-        assert r["cpu"] == profiles.cpu_model() and r["cores"] == profiles.cpu_cores()
+        assert r["cpu"] == cpu_model() and r["cores"] == cpu_count()
     fp32 = [r for r in rows if r["precision"] == "fp32"]
     assert all(r["agreement"] == 1.0 and r["passes"] for r in fp32)  # engines of one fp32 model agree
     # the profile names the fastest configuration that passed; auto loads exactly that

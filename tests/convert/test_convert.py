@@ -14,6 +14,7 @@ from edgecv.tasks.faces.compare import compare_faces
 from edgecv.convert import convert
 from edgecv.engines import create_engine
 from edgecv.errors import ConversionError, ConverterNotFoundError, InvalidInputError
+from edgecv.targets import ENGINE_NAMES
 from edgecv.validate import validate
 
 RAW = SHARED / "models" / "scrfd_500m_raw" / "scrfd_500m.onnx"
@@ -35,7 +36,7 @@ def test_roles_inferred_from_shapes(converted):
     assert meta["outputs"]["strides"] == [8, 16, 32] and meta["outputs"]["num_anchors"] == 2
     assert meta["source"]["sha256"] == "5e4447f50245bbd7966bd6c0fa52938c61474a04ec7def48753668a9d8b4ea3a"
     on_disk = json.loads(result.metadata_file.read_text())
-    assert set(on_disk["files"]) == {"onnxruntime", "ncnn", "mnn"}
+    assert tuple(on_disk["files"]) == ENGINE_NAMES  # convert's default: every engine of the table
     props = {p.key: p.value for p in onnx.load(str(result.files["onnxruntime"][0])).metadata_props}
     assert json.loads(props["edgecv"])["task"] == "scrfd"
     param = result.files["ncnn"][0].read_text()
@@ -93,7 +94,7 @@ def test_validate_reports_and_passes(converted, tmp_path):
     assert report.passed, report.failures
     assert {r["output"] for r in report.outputs} == {f"{k}_{s}" for k in ("score", "bbox", "kps") for s in (8, 16, 32)}
     assert max(r["max_abs_diff"] for r in report.outputs) < 1e-3
-    assert len(report.tasks) == 4 and all(t["missing"] == t["extra"] == 0 for t in report.tasks)
+    assert len(report.tasks) == 2 * (len(ENGINE_NAMES) - 1) and all(t["missing"] == t["extra"] == 0 for t in report.tasks)
     strict = validate([result.metadata_file], images[:1], max_abs_diff=1e-12)
     assert not strict.passed and "max abs diff" in strict.failures[0]
 

@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 from conftest import PHOTOS, SCRFD, SHARED, cached_model, run_python
 
-import edgecv
 from edgecv import _core as native
 from edgecv import _pycore as python
 from edgecv.errors import InvalidInputError
-from edgecv.tasks.faces.compare import match_boxes
 
 
 @pytest.mark.parametrize("name", [SCRFD, "scrfd_500m_bnkps_640", "yunet_n_640"])

@@ -18,7 +18,9 @@ def test_manifests_declare_sha256_and_source_for_every_file():
     manifests = store.list_manifests()
     assert {"scrfd_2.5g_bnkps_640", "scrfd_500m_bnkps_640", "lightweight_openpose_hpe0001"} <= set(manifests)
     assert set(manifests[SCRFD].files) == {"onnxruntime", "ncnn", "mnn"}
-    assert manifests["lightweight_openpose_hpe0001"].engines == ["onnxruntime", "ncnn", "mnn"]
+    # OpenVINO reads the ONNX file: every model with one runs on it, nothing converted
+    assert manifests["lightweight_openpose_hpe0001"].engines == ["onnxruntime", "ncnn", "mnn", "openvino"]
+    assert manifests[SCRFD].files_source("openvino") == "onnxruntime"
     # ONNX files exported for ../shared from public weights (OpenVINO IR, a checkpoint): no URL of their own.
     local_exports = {"lightweight_openpose_hpe0001", "patchmatchnet_640x416_n5"}
     for m in manifests.values():
@@ -26,7 +28,7 @@ def test_manifests_declare_sha256_and_source_for_every_file():
         for files in [*m.files.values(), *m.sources.values()]:
             for f in files:
                 assert len(f.sha256) == 64 and (f.url.startswith("https://") or m.name in local_exports)
-                local = SHARED / "models" / m.name / f.name
+                local = SHARED / "models" / m.mirror / f.name
                 assert store.sha256_file(local) == f.sha256
         assert set(m.convert.values()) <= {"onnxruntime", *m.sources}
 
@@ -83,7 +85,8 @@ def test_fetch_from_mirror_fills_the_cache(tmp_path, monkeypatch, photos, caplog
     model = edgecv.load(SCRFD, engine="ncnn", threads=1, download=False)
     assert model.engine.files[0] == paths[0]
     assert len(model.detect(photos["group_t1.jpg"])) == 6
-    assert edgecv.loading.available_models()[SCRFD] == {"onnxruntime": False, "ncnn": True, "mnn": False}
+    assert edgecv.loading.available_models()[SCRFD] == {"onnxruntime": False, "ncnn": True, "mnn": False,
+                                                         "openvino": False}
     # A damaged cache file is detected (WARNING), removed and never used; offline, that leaves nothing.
     shutil.copyfile(SHARED / "models" / SCRFD / "scrfd_2.5g_bnkps_shape640x640.mnn", paths[1])
     with pytest.raises(ModelNotFoundError, match="not in the mirror"):
