@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from . import store
 from .engines import check_threads, create_engine, engine_class
@@ -161,6 +162,60 @@ def _auto(name_or_path: Union[str, os.PathLike], threads: Optional[int]):
         return files[0], None, threads
     log.info("auto: %s %s, %s threads (device profile)", best["engine"], best.get("precision"), threads)
     return name_or_path, best["engine"], threads
+
+
+@dataclass
+class ModelFiles:
+    """One engine's copy of a model, ready to load: ``model`` is a name (loaded with ``engine``) or the main file, and
+    ``files`` all its files (empty for names)."""
+
+    engine: str
+    precision: str
+    model: str
+    files: List[str] = field(default_factory=list)
+
+
+def fp32_models(model: Union[str, os.PathLike], reference: Path, task: str, engines: Sequence[str]) -> List[ModelFiles]:
+    """The fp32 model of ``model`` (a name, or the fp32 ONNX file ``reference``) for each engine: names are fetched
+    (engines converted on first use are converted now, once); an ONNX file is converted once into the cache
+    (``<cache>/converted/<sha256>/``), role-named with metadata, and reused while it is unchanged."""
+    if not (isinstance(model, os.PathLike) or looks_like_path(str(model))):
+        fetch(str(model), list(engines))
+        return [ModelFiles(e, "fp32", str(model)) for e in engines]
+    from .convert import convert
+
+    work = store.cache_dir() / "converted" / store.sha256_file(reference)[:16]
+    stem = f"{reference.stem}_fp32"
+    config = store.read_sidecar(work / f"{stem}.onnx")
+    done = set((config.raw.get("files") or {}) if config else ())
+    if not set(engines) <= done:
+        convert(reference, task, out_dir=work, to=tuple(dict.fromkeys((REFERENCE,) + tuple(engines) + tuple(sorted(done)))),
+                name=stem)
+    out = []
+    for e in engines:
+        files = TARGETS[e].files_for(work, stem)
+        out.append(ModelFiles(e, "fp32", str(files[0]), [str(f) for f in files]))
+    return out
+
+
+def quantized_models(folders: Sequence[Path], engines: Sequence[str], precisions: Sequence[str]) -> List[ModelFiles]:
+    """The quantised files (int8, fp16: their metadata says which) in ``folders`` (or files, as ``edgecv quantize
+    --out`` writes them) for ``engines`` and ``precisions``."""
+    out = []
+    for folder in map(Path, folders):
+        paths = [folder] if folder.is_file() else sorted(folder.iterdir()) if folder.is_dir() else None
+        if paths is None:
+            raise ModelNotFoundError(f"{folder} does not exist")
+        for p in paths:
+            target = target_for_file(p)
+            if target is None or not p.is_file() or p.name.startswith("."):
+                continue
+            config = store.read_sidecar(p)
+            precision = config.precision if config else "fp32"
+            if precision == "fp32" or precision not in precisions or target.name not in engines:
+                continue
+            out.append(ModelFiles(target.name, precision, str(p), [str(f) for f in target.companions_of(p)]))
+    return out
 
 
 def fetch(name: str, engines: Optional[List[str]] = None, mirror: Optional[Path] = None) -> List[Path]:

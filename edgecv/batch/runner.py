@@ -94,8 +94,9 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
             folder another run is writing into now (OutputWriteError).
         backend: ``"local"`` (worker processes here) or ``"ray"`` (an actor pool; a local Ray is started when
             ``address`` is None).
-        workers, threads_per_worker: default: one single-thread worker per CPU core. Locally (and on a local
-            Ray), workers x threads must not exceed the cores.
+        workers: worker processes or actors (default: one single-thread worker per CPU core). Locally (and on a
+            local Ray), workers x threads must not exceed the cores.
+        threads_per_worker: engine threads of each worker (default: the cores divided among the workers).
         shard_rows: rows per Parquet shard at most (smaller shards: less redone after a crash, more files).
         limits: what one archive may cost (:class:`ArchiveLimits`: member size, inflated total, compression
             ratio); members over them become error rows. ``max_pixels``: largest image decoded (default: the

@@ -16,10 +16,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from .. import store
 from ..engines import check_threads
 from ..errors import InvalidInputError, ModelNotFoundError
-from ..loading import fetch, looks_like_path, source_model
+from ..loading import ModelFiles, fp32_models, looks_like_path, quantized_models, source_model
 from ..store.metadata import read_sidecar
 from ..store.profiles import device, model_key, save_rows
-from ..targets import ENGINE_NAMES, REFERENCE, TARGETS, parse_targets, target_for_file
+from ..targets import ENGINE_NAMES, REFERENCE, TARGETS, parse_targets
 from ..tasks import IMAGE, TaskSpec, get_task
 
 log = logging.getLogger(__name__)
@@ -27,16 +27,6 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "int8")
 #: Seconds one configuration may take (load + warmup + repeats) before it is reported as hung.
 WORKER_TIMEOUT = 1800
-
-
-@dataclass
-class Candidate:
-    """A model file set to measure: how the worker loads it and what it is."""
-
-    engine: str
-    precision: str
-    model: str  # a name (with engine) or the main file
-    files: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +42,9 @@ class BenchRow:
     detect_p95_ms: Optional[float] = None
     rss_mb: Optional[float] = None
     agreement: Optional[float] = None
+    #: with a labelled dataset (``truth``): its metric, and its drop from ONNX Runtime fp32
+    eval_metric: Optional[float] = None
+    eval_drop: Optional[float] = None
     passes: Optional[bool] = None
     files: List[str] = field(default_factory=list)
     error: Optional[str] = None
@@ -71,8 +64,10 @@ class BenchReport:
         return [asdict(r) for r in self.rows]
 
     def table(self) -> str:
+        truth = any(r.eval_metric is not None for r in self.rows)
         head = (f"{'engine':12s} {'prec':5s} {'thr':>3s} {'size':>5s} {'p50 ms':>8s} {'p95 ms':>8s} "
-                f"{'detect p50':>10s} {'detect p95':>10s} {'RSS MB':>7s} {'agree':>6s} {'gate':>5s}")
+                f"{'detect p50':>10s} {'detect p95':>10s} {'RSS MB':>7s} {'agree':>6s}"
+                + (f" {'eval':>7s} {'drop':>7s}" if truth else "") + f" {'gate':>5s}")
         lines = [f"{self.model} ({self.task}) on {self.device['cpu']}, {self.device['cores']} cores", head]
 
         def num(v, fmt):
@@ -86,7 +81,8 @@ class BenchReport:
             lines.append(f"{r.engine:12s} {r.precision:5s} {r.threads:>3d} {num(r.input_size, 'd'):>5s} "
                          f"{num(r.p50_ms, '8.1f')} {num(r.p95_ms, '8.1f')} {num(r.detect_p50_ms, '10.1f')} "
                          f"{num(r.detect_p95_ms, '10.1f')} {num(r.rss_mb, '7.0f')} {num(r.agreement, '6.3f')} "
-                         f"{'pass' if r.passes else 'FAIL':>5s}")
+                         + (f"{num(r.eval_metric, '7.4f')} {num(r.eval_drop, '+7.4f')} " if truth else "")
+                         + f"{'pass' if r.passes else 'FAIL':>5s}")
         if self.profile:
             lines.append(f"device profile: {self.profile}")
         return "\n".join(lines)
@@ -100,56 +96,13 @@ def _profile_key(model: Union[str, os.PathLike], reference: Path) -> str:
     return model_key(str(model), None if _is_name(model) else reference)
 
 
-def _work_dir(reference: Path) -> Path:
-    return store.cache_dir() / "bench" / store.sha256_file(reference)[:16]
-
-
-def _fp32_candidates(model, reference: Path, spec: TaskSpec, engines: Sequence[str]) -> List[Candidate]:
-    if _is_name(model):
-        fetch(str(model), list(engines))  # converted on first use, in the parent, once
-        return [Candidate(e, "fp32", str(model)) for e in engines]
-    from ..convert import convert
-
-    work = _work_dir(reference)  # role-named files with metadata, converted once
-    stem = f"{reference.stem}_fp32"
-    config = read_sidecar(work / f"{stem}.onnx")
-    done = set((config.raw.get("files") or {}) if config else ())
-    if not set(engines) <= done:
-        convert(reference, spec.name, out_dir=work, to=tuple(dict.fromkeys((REFERENCE,) + tuple(engines)
-                                                                          + tuple(sorted(done)))), name=stem)
-    out = []
-    for e in engines:
-        files = TARGETS[e].files_for(work, stem)
-        out.append(Candidate(e, "fp32", str(files[0]), [str(f) for f in files]))
-    return out
-
-
-def _quantised_candidates(folders: Sequence[Path], engines: Sequence[str], precisions: Sequence[str]) -> List[Candidate]:
-    out = []
-    for folder in folders:
-        paths = [folder] if folder.is_file() else sorted(folder.iterdir()) if folder.is_dir() else None
-        if paths is None:
-            raise ModelNotFoundError(f"{folder} does not exist")
-        for p in paths:
-            target = target_for_file(p)
-            if target is None or not p.is_file() or p.name.startswith("."):
-                continue
-            config = read_sidecar(p)
-            precision = config.precision if config else "fp32"
-            if precision == "fp32" or precision not in precisions or target.name not in engines:
-                continue
-            files = target.companions_of(p)
-            out.append(Candidate(target.name, precision, str(p), [str(f) for f in files]))
-    return out
-
-
 def _quantise_on_the_way(model, reference: Path, calib: Path, engines, precisions, threads: int,
                          progress) -> List[Path]:
     """Quantise into the cache (reused while the model and the calibration folder are the same)."""
     from ..convert import calibration
     from ..loading import quantize
 
-    work = _work_dir(reference) / "quantized"
+    work = store.cache_dir() / "bench" / store.sha256_file(reference)[:16] / "quantized"
     folders = []
     for precision in precisions:
         if precision == "fp32":
@@ -171,7 +124,9 @@ def _quantise_on_the_way(model, reference: Path, calib: Path, engines, precision
             from ..errors import QuantizationError
 
             try:
-                quantize(model, calib, precision=precision, to=todo, out_dir=work, threads=threads, progress=progress)
+                # bench measures every candidate, faster or not: the table says which pays
+                quantize(model, calib, precision=precision, to=todo, out_dir=work, threads=threads, progress=progress,
+                         keep_slower=True)
             except QuantizationError as exc:  # engines that failed their gates are simply not benchmarked
                 log.warning("%s", exc)
         folders.append(work)
@@ -184,12 +139,15 @@ def bench(model: Union[str, os.PathLike], *, images: Optional[Sequence[Union[str
           threads: Sequence[int] = (2,), input_sizes: Optional[Sequence[int]] = None,
           quantized: Sequence[Union[str, os.PathLike]] = (), calib: Optional[Union[str, os.PathLike]] = None,
           repeat: int = 20, warmup: int = 3, save_profile: bool = True,
-          progress: Optional[Callable[[str, int, int], None]] = None) -> BenchReport:
+          progress: Optional[Callable[[str, int, int], None]] = None, truth: Any = None,
+          max_drop: float = 0.01) -> BenchReport:
     """Measure ``model`` (a name or an fp32 ``.onnx`` file) on this device; see the module docstring.
 
     ``engines``: default every engine of the table (:data:`edgecv.targets.ENGINE_NAMES`). ``precisions``: of fp32, fp16,
     int8 (fp16/int8 files from ``quantized`` folders, or quantised with ``calib``). ``input_sizes``: values of
-    the task's input-size option (SCRFD ``input_size``, OpenPose ``input_height``). Returns a BenchReport;
+    the task's input-size option (SCRFD ``input_size``, OpenPose ``input_height``). ``truth``: a labelled dataset
+    (``edgecv.evaluate.TruthJudge``) whose images are run (unless ``images`` are given) and whose metric decides
+    ``passes`` (a drop of at most ``max_drop`` from ONNX Runtime fp32) instead of agreement. Returns a BenchReport;
     with ``save_profile`` the rows are stored as this device's profile for the model."""
     report = progress or (lambda stage, done, total: None)
     reference = source_model(model)
@@ -205,19 +163,24 @@ def bench(model: Union[str, os.PathLike], *, images: Optional[Sequence[Union[str
     from ..convert.quantize import task_of
 
     spec = task_of(reference, None)
+    eval_options: Dict[str, Any] = {}
+    if truth is not None:
+        if images:
+            raise InvalidInputError("give --images or --eval, not both: with --eval the labelled images are run")
+        images = truth.image_paths()
+        eval_options = truth.options()
     inputs, scene_refs = _inputs(spec, images, scene, refs)
     size_option = spec.model.size_option
     if input_sizes and not size_option:
         raise InvalidInputError(f"{spec.name} models have no input-size option")
     sizes: List[Optional[int]] = list(input_sizes) if input_sizes else [None]
-    candidates = _fp32_candidates(model, reference, spec, [e for e in engines if "fp32" in precisions]
-                                  or [REFERENCE])
+    candidates = fp32_models(model, reference, spec.name, [e for e in engines if "fp32" in precisions] or [REFERENCE])
     if not any(c.engine == REFERENCE and c.precision == "fp32" for c in candidates):  # the reference
-        candidates = _fp32_candidates(model, reference, spec, [REFERENCE]) + candidates
+        candidates = fp32_models(model, reference, spec.name, [REFERENCE]) + candidates
     folders = [Path(q) for q in quantized]
     if calib is not None:
         folders += _quantise_on_the_way(model, reference, Path(calib), engines, precisions, max(thread_counts), report)
-    candidates += _quantised_candidates(folders, engines, precisions)
+    candidates += quantized_models(folders, engines, precisions)
     wanted = [c for c in candidates if c.precision in precisions or (c.engine, c.precision) == (REFERENCE, "fp32")]
     missing = [p for p in precisions if not any(c.precision == p for c in wanted)]
     if missing:
@@ -236,7 +199,7 @@ def bench(model: Union[str, os.PathLike], *, images: Optional[Sequence[Union[str
                     report("benchmark", n - 1, total)
                     row = BenchRow(str(model), cand.engine, cand.precision, t, size, files=cand.files, cpu=dev["cpu"],
                                    cores=dev["cores"])
-                    options = {size_option: size} if size is not None else {}
+                    options = {**eval_options, **({size_option: size} if size is not None else {})}
                     out = _run_worker(cand, t, options, inputs, scene_refs, repeat, warmup, Path(tmp) / f"r{n}.pkl")
                     if "error" in out:
                         row.error = out["error"]
@@ -247,6 +210,8 @@ def bench(model: Union[str, os.PathLike], *, images: Optional[Sequence[Union[str
                     rows.append(row)
             report("benchmark", n, total)
             _agreement(spec, [r for r in rows if r.input_size == size], results)
+            if truth is not None:
+                _by_truth(truth, [r for r in rows if r.input_size == size], results, max_drop)
     path = save_rows(_profile_key(model, reference), [asdict(r) for r in rows]) if save_profile else None
     return BenchReport(str(model), spec.name, dev, rows, path)
 
@@ -265,7 +230,7 @@ def _inputs(spec: TaskSpec, images, scene, refs) -> Tuple[List[str], Optional[Li
     return [str(Path(scene))], list(refs) if refs else None
 
 
-def _run_worker(cand: Candidate, threads: int, options, inputs, refs, repeat: int, warmup: int,
+def _run_worker(cand: ModelFiles, threads: int, options, inputs, refs, repeat: int, warmup: int,
                 results: Path) -> Dict[str, Any]:
     request = {"model": cand.model, "engine": cand.engine, "threads": threads, "options": options, "inputs": inputs,
                "refs": refs, "repeat": repeat, "warmup": warmup, "results": str(results)}
@@ -285,6 +250,19 @@ def _run_worker(cand: Candidate, threads: int, options, inputs, refs, repeat: in
         with open(results, "rb") as f:
             out["results"] = pickle.load(f)
     return out
+
+
+def _by_truth(truth: Any, rows: List[BenchRow], results: Dict[int, Any], max_drop: float) -> None:
+    """Each row's dataset metric, its drop from ONNX Runtime fp32, and ``passes`` by that drop."""
+    for r in rows:
+        if id(r) in results:
+            r.eval_metric = round(float(truth.measure_results(results[id(r)])[truth.metric]), 5)
+    reference = next((r for r in rows if (r.engine, r.precision) == (REFERENCE, "fp32") and r.eval_metric is not None),
+                     None)
+    for r in rows:
+        if r.eval_metric is not None and reference is not None:
+            r.eval_drop = round(reference.eval_metric - r.eval_metric, 5)
+            r.passes = r.eval_drop <= max_drop
 
 
 def _agreement(spec: TaskSpec, rows: List[BenchRow], results: Dict[int, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Command line: ``edgecv detect | convert | quantize | bench | validate | mvs | batch | serve | info | fetch``.
+"""Command line: ``edgecv detect | convert | quantize | bench | validate | eval | mvs | batch | serve | info | fetch``.
 
 One module per command, each with its parser (``register``) and handler (``run``); ``args`` holds the typed
 argparse converters and shared arguments, ``options`` the task options and gates as flags, ``output`` what
@@ -16,9 +16,10 @@ from typing import List, Optional
 
 from ..errors import EdgecvError
 from . import batch, bench, convert, detect, fetch, info, mvs, quantize, serve, validate
+from . import eval as eval_command
 
 #: The commands in the order ``--help`` lists them.
-COMMANDS = (detect, convert, quantize, bench, validate, mvs, batch, serve, info, fetch)
+COMMANDS = (detect, convert, quantize, bench, validate, eval_command, mvs, batch, serve, info, fetch)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -185,6 +185,20 @@ def split_calibration(spec: TaskSpec, calib: Union[str, os.PathLike], holdout: O
     return CalibrationSplit(cal, held, source, holdout_source)
 
 
+def check_disjoint(split: "CalibrationSplit", truth: Any) -> None:
+    """CalibrationError when an image of the labelled dataset ``truth`` judges on (``truth.image_paths()``) is also a
+    calibration or held-out image (by content): a model is never judged on what it was calibrated on."""
+    seen = {s.digest for s in list(split.calibrate) + list(split.holdout)}
+    for path in truth.image_paths():
+        try:
+            digest = file_digest(Path(path))
+        except OSError:
+            continue  # a missing image is the evaluation's error to report
+        if digest in seen:
+            raise CalibrationError(f"{Path(path).name} of the labelled data is also in the calibration folder: the "
+                                   "result must be judged on images the calibration never saw")
+
+
 def _advice(spec: TaskSpec) -> str:
     if spec.calibration_advice:
         return f" ({spec.calibration_advice})."

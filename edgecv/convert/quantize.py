@@ -64,6 +64,15 @@ MAX_ATTEMPTS = 8
 RANK_INPUTS = 4
 #: Largest finite fp16 value.
 FP16_MAX = 65504.0
+#: A quantised model is written only when its engine call is at least this much faster than fp32 on this device
+#: (``min_speedup``; ``keep_slower`` writes it anyway): below it the accuracy risk buys nothing.
+MIN_SPEEDUP = 1.15
+#: Calibration inputs timed (each engine call alternated between fp32 and the candidate, medians).
+SPEED_INPUTS = 2
+SPEED_REPEATS = 7
+#: Threads of the engines that compute calibration statistics: fixed, so a run gives the same files whatever
+#: ``threads`` is (float sums in other orders differ in the last bits).
+CALIBRATION_THREADS = 1
 
 Progress = Callable[[str, int, int], None]
 
@@ -85,10 +94,24 @@ class EngineOutcome:
     attempts: int = 0
     #: why fp16 fell back to fp32 (None otherwise)
     fallback: Optional[str] = None
+    #: engine time of the fp32 model and of the written one on this device (ms), and their ratio
+    ms_fp32: Optional[float] = None
+    ms: Optional[float] = None
+    #: passed its gates but is not faster than fp32 by ``min_speedup``: not written (None otherwise)
+    not_written: Optional[str] = None
+
+    @property
+    def speedup(self) -> Optional[float]:
+        return self.ms_fp32 / self.ms if self.ms_fp32 and self.ms else None
 
     def describe(self) -> Dict[str, Any]:
         doc = {"precision": self.precision, "method": self.method, "passed": self.passed, "report": self.summary,
                "attempts": self.attempts}
+        if self.speedup is not None:
+            doc.update({"speedup": round(self.speedup, 3), "ms_fp32": round(self.ms_fp32 or 0.0, 3),
+                        "ms": round(self.ms or 0.0, 3)})
+        if self.not_written:
+            doc["not_written"] = self.not_written
         if self.layers:
             doc.update({"weighted_layers": self.layers, "fp32_layers": self.fp32_layers})
         if self.fallback:
@@ -107,6 +130,8 @@ class QuantizationResult:
     outcomes: Dict[str, EngineOutcome] = field(default_factory=dict)
     calibration: Dict[str, Any] = field(default_factory=dict)
     gates: Dict[str, float] = field(default_factory=dict)
+    #: gates by truth (``truth=``): the dataset metric judged, the fp32 model's value and the largest drop allowed
+    truth: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed(self) -> Dict[str, List[str]]:
@@ -115,21 +140,31 @@ class QuantizationResult:
     def to_dict(self) -> Dict[str, Any]:
         return {"files": {e: [str(p) for p in ps] for e, ps in self.files.items()},
                 "metadata_files": [str(p) for p in self.metadata_files], "calibration": self.calibration,
-                "gates": self.gates, "engines": {e: o.describe() for e, o in self.outcomes.items()}}
+                "gates": self.gates, "truth": self.truth, "engines": {e: o.describe() for e, o in self.outcomes.items()}}
 
     def table(self) -> str:
-        """One line per engine: precision written, layers kept in fp32, the gate metrics, the verdict."""
+        """One line per engine: precision written, layers kept in fp32, the agreement metrics (and the dataset metric
+        with gates by truth), the speed-up over fp32 on this device, the verdict."""
         lines = []
-        metrics = list(self.gates)
+        metrics = list(self.gates) + ([self.truth["metric"], "drop"] if self.truth else [])
         head = f"{'engine':12s} {'precision':9s} {'fp32 layers':>11s} " + " ".join(f"{m[:14]:>14s}" for m in metrics)
-        lines.append(head + "  verdict")
+        lines.append(head + f" {'speed-up':>9s}  verdict")
+        if self.truth:
+            lines.insert(0, f"judged by {self.truth['metric']} on {self.truth['dataset']} (fp32: "
+                            f"{self.truth['reference']:.4f}; largest drop {self.truth['max_drop']:g}); agreement with fp32 "
+                            "is shown, not judged")
         for engine, o in self.outcomes.items():
             kept = f"{len(o.fp32_layers)}/{o.layers}" if o.layers else "-"
             cells = " ".join(f"{o.summary.get(m, float('nan')):14.4g}" for m in metrics)
             verdict = "passed" if o.passed else "FAILED"
-            lines.append(f"{engine:12s} {o.precision:9s} {kept:>11s} {cells}  {verdict}")
+            if o.passed and o.not_written:
+                verdict = "not written"
+            speed = f"{o.speedup:8.2f}x" if o.speedup is not None else f"{'-':>9s}"
+            lines.append(f"{engine:12s} {o.precision:9s} {kept:>11s} {cells} {speed}  {verdict}")
             if o.fallback:
                 lines.append(f"  {engine}: {o.fallback}")
+            if o.not_written:
+                lines.append(f"  {engine}: {o.not_written}")
             for failure in o.failures:
                 lines.append(f"  {engine}: {failure}")
         for engine, paths in self.files.items():
@@ -173,7 +208,8 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
              name: Optional[str] = None, limits: Optional[Mapping[str, float]] = None, fallback: bool = True,
              minimum: Optional[Tuple[int, int]] = None, threads: Optional[int] = None, trust: bool = False,
              progress: Optional[Progress] = None, licence: Optional[str] = None,
-             origin: Optional[str] = None) -> QuantizationResult:
+             origin: Optional[str] = None, truth: Any = None, max_drop: float = 0.01,
+             min_speedup: float = MIN_SPEEDUP, keep_slower: bool = False) -> QuantizationResult:
     """Quantise an fp32 ONNX model for the engines in ``to``; see the module docstring.
 
     Args:
@@ -193,6 +229,12 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
         progress: called as ``progress(stage, done, total)`` while work proceeds.
         licence: the weights' licence for the metadata (default: the model's own metadata).
         origin: where the weights come from, for the metadata (default: the model's own metadata).
+        truth: judge by a labelled dataset instead of agreement with fp32: an object with ``metric`` (the metric's
+            name), ``describe()`` and ``measure(model) -> metrics`` (``edgecv.evaluate.TruthJudge``); a candidate
+            passes when its metric is at most ``max_drop`` below the fp32 model's. Agreement is still reported.
+        max_drop: the largest drop of the dataset metric allowed with ``truth``.
+        min_speedup: a model that passes is written only when its engine call is this much faster than fp32 here.
+        keep_slower: write models that pass but are not faster by ``min_speedup``.
 
     Raises QuantizationError (with ``.result``: what was written for the engines that passed) when an engine's
     model fails its gates; CalibrationError, PrecisionNotSupportedError, ModelContractError on bad input.
@@ -207,8 +249,11 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
                                 f"against); {src.name} is not an .onnx file")
     targets = parse_targets(to)
     check_precision(precision, targets)
-    if not isinstance(fallback, bool) or not isinstance(trust, bool):
-        raise InvalidInputError("fallback and trust must be True or False")
+    if not all(isinstance(v, bool) for v in (fallback, trust, keep_slower)):
+        raise InvalidInputError("fallback, trust and keep_slower must be True or False")
+    for what, value in (("max_drop", max_drop), ("min_speedup", min_speedup)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            raise InvalidInputError(f"{what} must be a finite number >= 0, got {value!r:.40}")
     threads = check_threads(threads)
     base = check_stem(name or src.stem)
     stem = check_stem(f"{base}_{precision}")
@@ -218,6 +263,8 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
     spec = task_of(src, task)
     gates = spec.gate_limits("quantize", limits)
     split = calibration.split_calibration(spec, calib, holdout, minimum=minimum)
+    if truth is not None:
+        calibration.check_disjoint(split, truth)
     trust = trust or trusted_by_environment()
     report = progress or (lambda stage, done, total: None)
 
@@ -246,6 +293,11 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
             references.append(reference.detect(s.item, **s.options))
             report("fp32 results on held-out inputs", i + 1, len(split.holdout))
         judge = _Judge(spec, split.holdout, references, gates, threads, trust, config)
+        if truth is not None:
+            report(f"fp32 {truth.metric} on the labelled data", 0, 1)
+            judge.by_truth(truth, truth.measure(reference), max_drop)
+            result.truth = judge.truth_doc()
+            report(f"fp32 {truth.metric} on the labelled data", 1, 1)
         for engine in targets:
             work = staging / engine
             work.mkdir()
@@ -254,6 +306,16 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
             else:
                 outcome = _fp16(engine, src, spec, base, staging, conv.files[engine], reference, samples, judge,
                                 trust, report)
+            if outcome.passed and outcome.precision != "fp32":
+                report(f"{engine} {precision}: speed against fp32", 0, 1)
+                outcome.ms_fp32, outcome.ms = _engine_ms(engine, conv.files[engine], outcome.files,
+                                                         samples[:SPEED_INPUTS], threads, outcome.precision == "fp16")
+                report(f"{engine} {precision}: speed against fp32", 1, 1)
+                if outcome.speedup < min_speedup and not keep_slower:
+                    outcome.not_written = (f"not written: {outcome.speedup:.2f}x the fp32 speed on this device "
+                                           f"({outcome.ms:.1f} vs {outcome.ms_fp32:.1f} ms per call; it must be "
+                                           f"{min_speedup:g}x to pay for its accuracy risk; --keep-slower writes it)")
+                    log.warning("%s %s: %s", engine, precision, outcome.not_written)
             result.outcomes[engine] = outcome
         _write(result, out_dir, base, meta, precision, split)
     finally:
@@ -271,12 +333,24 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
 
 
 class _Judge:
-    """The task's "quantize" gates on the held-out inputs, against the fp32 reference's results."""
+    """The task's "quantize" gates on the held-out inputs, against the fp32 reference's results; or, with a labelled
+    dataset (``by_truth``), the drop of its metric, agreement still reported."""
 
     def __init__(self, spec: TaskSpec, holdout, references, gates: Dict[str, float], threads: int, trust: bool,
                  config) -> None:
         self.spec, self.holdout, self.references, self.gates = spec, holdout, references, gates
         self.threads, self.trust, self.config = threads, trust, config
+        self.truth: Any = None
+        self.truth_reference = 0.0
+        self.max_drop = 0.0
+
+    def by_truth(self, truth: Any, reference_metrics: Mapping[str, float], max_drop: float) -> None:
+        self.truth, self.max_drop = truth, float(max_drop)
+        self.truth_reference = float(reference_metrics[truth.metric])
+
+    def truth_doc(self) -> Dict[str, Any]:
+        return {"metric": self.truth.metric, "reference": self.truth_reference, "max_drop": self.max_drop,
+                "dataset": self.truth.describe()}
 
     def load(self, engine: str, files: Sequence[Path], precision: str, fp16: bool = False):
         from ..engines import create_engine
@@ -291,19 +365,30 @@ class _Judge:
         return self.spec.model(create_engine(engine, files, threads=self.threads, fp16=fp16), config)
 
     def margin(self, summary: Dict[str, Any]) -> float:
+        if self.truth is not None:
+            excess = summary["drop"] - self.max_drop
+            return 0.0 if excess <= 0 else -excess / max(self.max_drop, 1e-6)
         return self.spec.gate_shortfall(summary, "quantize", self.gates)
 
     def __call__(self, model) -> Tuple[Dict[str, Any], List[str]]:
         rows = [self.spec.compare(ref, model.detect(s.item, **s.options))
                 for s, ref in zip(self.holdout, self.references)]
         summary = self.spec.summarize(rows)
-        return summary, self.spec.gate_failures(summary, "quantize", self.gates)
+        if self.truth is None:
+            return summary, self.spec.gate_failures(summary, "quantize", self.gates)
+        value = float(self.truth.measure(model)[self.truth.metric])
+        drop = self.truth_reference - value
+        summary.update({self.truth.metric: value, "drop": drop})
+        failures = [] if drop <= self.max_drop else [
+            f"{self.truth.metric} {value:.4f} is {drop:.4f} below the fp32 model's {self.truth_reference:.4f} "
+            f"(largest drop allowed {self.max_drop:g})"]
+        return summary, failures
 
 
 def _int8(engine: str, fp32_files: List[Path], work: Path, samples, judge: _Judge, fallback: bool, threads: int,
           report: Progress) -> EngineOutcome:
     report(f"{engine} int8: calibrating", 0, 1)
-    q = TARGETS[engine].quantizer_class()(fp32_files, work, samples, threads=threads)
+    q = TARGETS[engine].quantizer_class()(fp32_files, work, samples, threads=CALIBRATION_THREADS)
     report(f"{engine} int8: calibrating", 1, 1)
     weighted = [la.name for la in q.network.weighted]
     structural = q.network.structural()
@@ -330,7 +415,7 @@ def _int8(engine: str, fp32_files: List[Path], work: Path, samples, judge: _Judg
     best = [-math.inf]
     attempt([])
     if outcome.failures and fallback:
-        ranking = _rank(engine, q, fp32_files, outcome.files, samples[:RANK_INPUTS], threads)
+        ranking = _rank(engine, q, fp32_files, outcome.files, samples[:RANK_INPUTS], CALIBRATION_THREADS)
         groups: List[List[str]] = [structural] if structural else []
         rest = [n for n in ranking if n not in structural]
         size = 1
@@ -347,6 +432,29 @@ def _int8(engine: str, fp32_files: List[Path], work: Path, samples, judge: _Judg
                 break
     outcome.passed = not outcome.failures
     return outcome
+
+
+def _engine_ms(engine: str, fp32_files: Sequence[Path], files: Sequence[Path], samples, threads: int,
+               fp16: bool) -> Tuple[float, float]:
+    """Median engine-call time (ms) of the fp32 model and of ``files`` on ``samples``, calls alternated so that
+    the machine's drift hits both alike."""
+    import statistics
+    import time
+
+    from ..engines import create_engine
+
+    models = [create_engine(engine, fp32_files, threads=threads), create_engine(engine, files, threads=threads, fp16=fp16)]
+    times: List[List[float]] = [[], []]
+    for feeds in samples:
+        for m in models:
+            m.run(feeds)
+    for _ in range(SPEED_REPEATS):
+        for feeds in samples:
+            for i, m in enumerate(models):
+                start = time.perf_counter()
+                m.run(feeds)
+                times[i].append(time.perf_counter() - start)
+    return statistics.median(times[0]) * 1e3, statistics.median(times[1]) * 1e3
 
 
 def _rank(engine: str, q, fp32_files, int8_files, samples, threads: int) -> List[str]:
@@ -429,7 +537,7 @@ def _write(result: QuantizationResult, out_dir: Path, base: str, meta: Dict[str,
     """Move each passing engine's files into ``out_dir`` under ``<base>_<precision written>``, metadata last."""
     groups: Dict[str, List[EngineOutcome]] = {}
     for outcome in result.outcomes.values():
-        if outcome.passed:
+        if outcome.passed and not outcome.not_written:
             groups.setdefault(outcome.precision, []).append(outcome)
     for written, outcomes in groups.items():
         stem = f"{base}_{written}"
@@ -439,9 +547,12 @@ def _write(result: QuantizationResult, out_dir: Path, base: str, meta: Dict[str,
                "quantization": {"requested": precision, **split.describe(), "gates": result.gates,
                                 "engines": {o.engine: o.describe() for o in outcomes}}}
         for o in outcomes:
-            if o.files[0].suffix == ".onnx":  # an ONNX file carries its metadata inside as well
+            if o.files[0].suffix == ".onnx":  # an ONNX file carries its metadata inside as well, without this
+                # device's timings: the same command writes the same bytes (the sidecar keeps the timings)
+                engines = {e: {k: v for k, v in d.items() if k not in ("speedup", "ms", "ms_fp32")}
+                           for e, d in doc["quantization"]["engines"].items()}
                 onnx_model = onnx_graph.load(o.files[0])
-                onnx_graph.set_metadata(onnx_model, doc)
+                onnx_graph.set_metadata(onnx_model, {**doc, "quantization": {**doc["quantization"], "engines": engines}})
                 onnx_graph.save(onnx_model, o.files[0])
         moves: List[Tuple[Path, Path]] = []
         files_doc: Dict[str, List[Dict[str, str]]] = {}

@@ -30,7 +30,8 @@ def int8_folder(tmp_path_factory, module_cache):
         folder.mkdir()
         for f in chosen:
             shutil.copyfile(f, folder / f.name)
-    quantize_file(SCRFD_ONNX, calib, holdout=holdout, to=["onnxruntime"], out_dir=root / "q", name=SCRFD, threads=2)
+    quantize_file(SCRFD_ONNX, calib, holdout=holdout, to=["onnxruntime"], out_dir=root / "q", name=SCRFD, threads=2,
+                  keep_slower=True)
     return root / "q"
 
 
