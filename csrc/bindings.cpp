@@ -708,9 +708,9 @@ sorted by score.)doc");
   m.def("prepare_frame", &prepare_frame, py::arg("frame"), py::arg("format"), py::arg("rotation"), py::arg("size"),
         py::arg("resized"), py::arg("mean"), py::arg("std"), py::arg("rgb") = false, py::arg("pad_pixel") = 0,
         "Camera frame -> (1, 3, size[1], size[0]) float32 network input in one pass: format conversion (bgr rgb bgra "
-        "rgba gray nv21 nv12 i420 yuyv), rotation to upright (degrees the content is turned clockwise), bilinear resize "
-        "of the upright picture to resized (w, h) at the top-left, (pixel - mean) / std per output channel (RGB when "
-        "rgb), padding with pad_pixel. YUV 4:2:0 frames are (H * 3 / 2, W) arrays (OpenCV's layout).");
+        "rgba gray nv21 nv12 i420 yuyv), rotation to upright (degrees the frame must be turned clockwise), bilinear "
+        "resize of the upright picture to resized (w, h) at the top-left, (pixel - mean) / std per output channel "
+        "(RGB when rgb), padding with pad_pixel. YUV 4:2:0 frames are (H * 3 / 2, W) arrays (OpenCV's layout).");
   py::class_<edgecv::TrackerParams>(m, "TrackerParams", "ByteTrack-style tracker settings (defaults from the core).")
       .def(py::init<>())
       .def_readwrite("high_threshold", &edgecv::TrackerParams::high_threshold)

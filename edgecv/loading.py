@@ -69,7 +69,7 @@ def _check_sidecar_files(config: Optional[ModelConfig], engine: str, files: List
 
 def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, threads: Optional[int] = None, *,
          task: Optional[str] = None, fp16: Optional[bool] = None, download: bool = True, trust: bool = False,
-         **options: Any) -> TaskModel:
+         busy_wait: bool = True, **options: Any) -> TaskModel:
     """Load a model for inference.
 
     Args:
@@ -88,6 +88,9 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
         download: allow downloading files missing from the mirror and cache.
         trust: skip the child-process check of a model file no manifest vouches for (also
             ``EDGECV_TRUST_MODELS=1``); see :mod:`edgecv.trust`.
+        busy_wait: let idle engine threads spin between operators (ONNX Runtime's intra-op spinning; the other
+            engines manage their own): the default, faster for a model computing alone; False where several models
+            compute at once on the same cores (``edgecv serve`` does so).
         **options: task options (``edgecv.tasks.TASKS[name].options``), e.g. ``score_threshold``.
     """
     if not isinstance(name_or_path, (str, os.PathLike)) or not os.fspath(name_or_path):
@@ -96,8 +99,8 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
         name_or_path, engine, threads = _auto(name_or_path, threads)
     if engine is not None:
         engine = get_target(engine).name
-    if not all(isinstance(v, bool) for v in (download, trust)) or not (fp16 is None or isinstance(fp16, bool)):
-        raise InvalidInputError("fp16 (or None), download and trust must be True or False")
+    if not all(isinstance(v, bool) for v in (download, trust, busy_wait)) or not (fp16 is None or isinstance(fp16, bool)):
+        raise InvalidInputError("fp16 (or None), download, trust and busy_wait must be True or False")
     threads = check_threads(threads)
     if task is not None:
         get_task(task)
@@ -120,7 +123,7 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
         files, config, default_name = model_files(manifest, engine, download), manifest.config(), manifest.name
     if fp16 is None:
         fp16 = bool(config is not None and config.precision == "fp16" and TARGETS[engine].fp16)
-    runtime = create_engine(engine, files, threads=threads, fp16=fp16)
+    runtime = create_engine(engine, files, threads=threads, fp16=fp16, busy_wait=busy_wait)
     if config is None:  # no sidecar: metadata stored inside the model (ONNX), else none
         config = store.embedded_config(runtime.metadata(), str(files[0]), default_name) or ModelConfig(name=default_name)
     if config.task and task and config.task != task:

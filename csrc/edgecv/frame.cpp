@@ -1,5 +1,11 @@
 #include "edgecv/frame.hpp"
 
+#include <cstdint>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -286,9 +292,71 @@ void check_frame(const FrameView& f, const FrameParams& p) {
             "mean must be finite and std finite and non-zero");
 }
 
+namespace {
+
+// Rows of the network input are written once and read by the engine much later, after it has filled the caches
+// with its weights: streaming (non-temporal) stores skip reading each line into the cache before overwriting it,
+// which halved the cost of a cold 640x640 pack here. SSE2 is part of every x86-64 CPU; elsewhere plain stores.
+inline void store_row(float* dst, const float* src, int n) {
+#if defined(__SSE2__)
+  int x = 0;
+  if ((reinterpret_cast<std::uintptr_t>(dst) & 15) == 0) {
+    for (; x + 4 <= n; x += 4) _mm_stream_ps(dst + x, _mm_loadu_ps(src + x));
+  }
+  for (; x < n; ++x) dst[x] = src[x];
+#else
+  std::copy(src, src + n, dst);
+#endif
+}
+
+inline void finish_stores() {
+#if defined(__SSE2__)
+  _mm_sfence();  // streaming stores are visible to other threads (the engine's) before we return
+#endif
+}
+
+// The common case of detect() on an image: a 3-channel BGR/RGB picture already at its network size (OpenCV
+// resized it), upright. No sampling is needed: one pass de-interleaves, normalises and pads, row by row, and the
+// inner loops are plain enough for the compiler to vectorise. Same result as run<>() (the taps are identities).
+bool copy_unscaled(const FrameView& f, const FrameParams& p, float* dst) {
+  const bool three = f.format == PixelFormat::BGR || f.format == PixelFormat::RGB;
+  if (!three || p.rotation != 0 || f.width != p.resized_width || f.height != p.resized_height ||
+      f.channel_stride != 1 || f.pixel_stride != 3)
+    return false;
+  const bool swap = (f.format == PixelFormat::RGB) != p.rgb;  // stored order differs from the output order
+  const std::size_t plane = static_cast<std::size_t>(p.out_height) * p.out_width;
+  float scale[3], shift[3];
+  for (int c = 0; c < 3; ++c) {
+    scale[c] = 1.f / p.std[c];
+    shift[c] = -p.mean[c] / p.std[c];
+  }
+  const int w = p.resized_width;
+  // One thread: splitting the rows over the engine's threads measured slower here (ONNX Runtime's and MNN's
+  // workers still hold the cores right after a call).
+  std::vector<float> line(static_cast<std::size_t>(p.out_width));  // one output row, hot in L1
+  for (int c = 0; c < 3; ++c) {
+    const int s = swap ? 2 - c : c;
+    const float sc = scale[c], sh = shift[c], pad = p.pad_pixel * sc + sh;
+    std::fill(line.begin() + w, line.end(), pad);
+    for (int y = 0; y < p.resized_height; ++y) {
+      const std::uint8_t* row = f.data + y * f.row_stride;
+      for (int x = 0; x < w; ++x) line[x] = static_cast<float>(row[3 * x + s]) * sc + sh;
+      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line.data(), p.out_width);
+    }
+    std::fill(line.begin(), line.begin() + w, pad);
+    for (int y = p.resized_height; y < p.out_height; ++y)
+      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line.data(), p.out_width);
+  }
+  finish_stores();
+  return true;
+}
+
+}  // namespace
+
 void prepare_frame(const FrameView& f, const FrameParams& p, float* dst) {
   check_frame(f, p);
   require(dst != nullptr, "prepare_frame: null output");
+  if (copy_unscaled(f, p, dst)) return;
   switch (f.format) {
     case PixelFormat::BGR: return run<PixelFormat::BGR>(f, p, dst);
     case PixelFormat::RGB: return run<PixelFormat::RGB>(f, p, dst);

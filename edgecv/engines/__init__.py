@@ -17,9 +17,10 @@ def engine_class(name: str) -> Type[Engine]:
     return getattr(importlib.import_module(module), cls)
 
 
-def create_engine(name: str, files: Sequence[Path], threads: Optional[int] = 1, fp16: bool = False) -> Engine:
-    """Load model ``files`` on engine ``name``."""
-    return engine_class(name)(files, threads=threads, fp16=fp16)
+def create_engine(name: str, files: Sequence[Path], threads: Optional[int] = 1, fp16: bool = False,
+                  busy_wait: bool = True) -> Engine:
+    """Load model ``files`` on engine ``name`` (``busy_wait``: see :class:`edgecv.engines.base.Engine`)."""
+    return engine_class(name)(files, threads=threads, fp16=fp16, busy_wait=busy_wait)
 
 
 def engine_versions() -> Dict[str, Optional[str]]:

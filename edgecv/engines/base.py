@@ -124,8 +124,14 @@ class Engine(abc.ABC):
         """Version of the engine package, or None when it is not installed (imports nothing)."""
         return package_version(cls.target.distribution)
 
-    def __init__(self, files: Sequence[Path], threads: int = 1, fp16: bool = False) -> None:
+    def __init__(self, files: Sequence[Path], threads: Optional[int] = 1, fp16: bool = False,
+                 busy_wait: bool = True) -> None:
         self.threads = check_threads(threads)
+        if not isinstance(busy_wait, bool):
+            raise InvalidInputError(f"busy_wait must be True or False, got {busy_wait!r:.40}")
+        #: idle engine threads spin between operators instead of sleeping (ONNX Runtime's intra-op spinning): faster
+        #: for one model computing alone, slower when several compute at once on the same cores
+        self.busy_wait = busy_wait
         if fp16:
             check_fp16([self.target.name])
         self.files: List[Path] = [Path(f) for f in files]

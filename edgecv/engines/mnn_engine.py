@@ -33,8 +33,8 @@ class MnnEngine(Engine):
 
     target = TARGETS["mnn"]
 
-    def __init__(self, files, threads: int = 1, fp16: bool = False) -> None:
-        super().__init__(files, threads, fp16)
+    def __init__(self, files, threads: int = 1, fp16: bool = False, busy_wait: bool = True) -> None:
+        super().__init__(files, threads, fp16, busy_wait)
         require_files(self.files)
         path = str(self.files[0])
         with native_stdout_to_stderr():

@@ -61,7 +61,9 @@ def load_models(args: Sequence[str], engine: Optional[str], threads: Optional[in
         model, name = split_model_arg(text)
         if name in served:
             raise InvalidInputError(f"two models are served as {name!r}: give one another name (MODEL=NAME)")
-        served[name] = ServedModel(name, model, load(model, engine=engine, threads=threads, trust=trust))
+        # several models, MJPEG sources and requests share the cores: engine threads sleep when idle
+        served[name] = ServedModel(name, model, load(model, engine=engine, threads=threads, trust=trust,
+                                                     busy_wait=False))
     if not served:
         raise InvalidInputError("no model to serve")
     return list(served.values())
