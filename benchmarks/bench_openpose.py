@@ -2,8 +2,13 @@
 post-processing (heatmap upsampling + C++ grouping) as a share of inference, per engine.
 
     EDGECV_MODELS=../shared/models python benchmarks/bench_openpose.py [--threads 2] [--repeat 10]
+    EDGECV_MODELS=../shared/models python benchmarks/bench_openpose.py --heights [--threads 2]
 
 Targets: C++ >= 50x the Python reference; grouping <= 5 % of inference.
+
+``--heights``: people found and time per frame at input_height 256, 368 and auto, on 40 frames of the PETS clip
+(480x360, every 20th) and on the shared photos, ONNX Runtime (the table in docs/tasks/pose.md). "Whole" people have
+at least 6 keypoints.
 """
 
 from __future__ import annotations
@@ -12,10 +17,9 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,22 +29,65 @@ os.environ.setdefault("EDGECV_CACHE", tempfile.mkdtemp(prefix="edgecv-bench-"))
 import edgecv  # noqa: E402
 from _timing import median_ms, report  # noqa: E402
 from edgecv import _core, _pycore  # noqa: E402
+from edgecv.targets import ENGINE_NAMES  # noqa: E402
 
 PHOTOS = ("street_1.jpg", "street_4.jpg")
+ALL_PHOTOS = ("group_t1.jpg", "street_1.jpg", "street_4.jpg", "street_6.jpg", "street_9.jpg", "street_12.jpg")
+POSE = "lightweight_openpose_hpe0001"
+
+
+def pets_frames(count: int = 40, every: int = 20) -> list:
+    import cv2
+
+    cap = cv2.VideoCapture(str(REPO.parent / "shared" / "video" / "pets_walk_480x360.avi"))
+    frames, index = [], 0
+    while len(frames) < count:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index % every == 0:
+            frames.append(frame)
+        index += 1
+    return frames
+
+
+def heights(args: argparse.Namespace) -> list:
+    """People and ms per frame at input_height 256, 368 and auto (PETS frames and the shared photos)."""
+    frames = pets_frames()
+    photos = {n: edgecv.read_image(Path(args.images) / n) for n in ALL_PHOTOS}
+    whole = lambda poses: sum(int(p.visible.sum()) >= 6 for p in poses)
+    rows = []
+    for height in (256, 368, "auto"):
+        model = edgecv.load(POSE, threads=args.threads, input_height=height)
+        model.detect(frames[0])
+        start = time.perf_counter()
+        found = [model.detect(f) for f in frames]
+        ms = (time.perf_counter() - start) * 1000 / len(frames)
+        row = {"input_height": height, "pets_input": model.prepare(frames[0]).feeds["data"].shape[2],
+               "pets_people": sum(map(len, found)), "pets_whole": sum(map(whole, found)), "ms_per_frame": round(ms, 1)}
+        for name, image in photos.items():
+            poses = model.detect(image)
+            row[name.rsplit(".", 1)[0]] = f"{len(poses)} ({whole(poses)})"
+        rows.append(row)
+    return rows
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--engines", default="onnxruntime,ncnn,mnn")
+    ap.add_argument("--engines", default=",".join(ENGINE_NAMES))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--images", default=str(REPO.parent / "shared" / "images"))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--heights", action="store_true", help="people and time at input_height 256, 368 and auto")
     args = ap.parse_args()
+    if args.heights:
+        report(heights(args), args.json)
+        return 0
 
     rows = []
     for engine in args.engines.split(","):
-        model = edgecv.load("lightweight_openpose_hpe0001", engine=engine, threads=args.threads)
+        model = edgecv.load(POSE, engine=engine, threads=args.threads)
         p = model.grouping_params(model.settings)
         for name in PHOTOS:
             image = edgecv.read_image(Path(args.images) / name)

@@ -61,6 +61,8 @@ class Option:
     cli: bool = True
     #: None is accepted (means "automatic")
     optional: bool = False
+    #: the text "auto" is accepted as well as a value of ``kind`` (the task chooses per input)
+    auto: bool = False
 
     @property
     def flag(self) -> str:
@@ -70,6 +72,8 @@ class Option:
         """The value, typed and in range; InvalidInputError naming the option otherwise."""
         if value is None and (self.optional or self.default is None):
             return None
+        if self.auto and isinstance(value, str) and value == "auto":
+            return value
         bad = InvalidInputError(f"{self.name} must be {self.describe()}, got {value!r:.60}")
         if self.kind == "bool":
             if isinstance(value, (bool, np.bool_)):
@@ -97,7 +101,8 @@ class Option:
         if self.kind in ("int", "float"):
             rng = f"[{_fmt(self.low)}, {_fmt(self.high)}]" if self.low is not None and self.high is not None else (
                 f">= {_fmt(self.low)}" if self.low is not None else "any")
-            return f"{'an integer' if self.kind == 'int' else 'a number'} in {rng}"
+            number = f"{'an integer' if self.kind == 'int' else 'a number'} in {rng}"
+            return f"'auto' or {number}" if self.auto else number
         if self.kind == "bool":
             return "True or False"
         if self.kind == "size":
@@ -109,6 +114,8 @@ class Option:
     def from_text(self, text: str, label: Optional[str] = None) -> Any:
         """Parse a value given as text (a command-line flag, or a query parameter: ``label`` names it in the
         error, default the flag)."""
+        if self.auto and text.strip().lower() == "auto":
+            return "auto"
         try:
             if self.kind == "int":
                 return int(text)
@@ -168,7 +175,7 @@ class Gate:
     def dest(self) -> str:
         return self.flag[2:].replace("-", "_")
 
-    def passes(self, value: float, limit: Optional[float] = None) -> bool:
+    def passes(self, value: Optional[float], limit: Optional[float] = None) -> bool:
         limit = self.limit if limit is None else limit
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return False
@@ -242,12 +249,12 @@ class TaskSpec:
     nouns: Tuple[str, str]
     #: whether a model with these output names is one of this task's (used when no metadata says)
     matches: Callable[[Sequence[str]], bool]
+    #: validate: (reference result, other result) -> metrics of one input
+    compare: Callable[[Any, Any], Dict[str, Any]]
+    #: validate: metrics of many inputs -> overall metrics (same keys as compare's)
+    summarize: Callable[[List[Dict[str, Any]]], Dict[str, Any]]
     #: converter: GraphFacts -> RolePlan (None: outputs keep their names)
     roles: Optional[Callable[[GraphFacts], RolePlan]] = None
-    #: validate: (reference result, other result) -> metrics of one input
-    compare: Optional[Callable[[Any, Any], Dict[str, Any]]] = None
-    #: validate: metrics of many inputs -> overall metrics (same keys as compare's)
-    summarize: Optional[Callable[[List[Dict[str, Any]]], Dict[str, Any]]] = None
     #: profile -> gates. "convert": every input must pass (engines of one model agree);
     #: "quantize": the overall metrics must pass (a lower-precision model against its fp32 reference)
     gates: Mapping[str, Tuple[Gate, ...]] = field(default_factory=dict)

@@ -24,9 +24,21 @@ _P = _core.PoseParams()  # grouping defaults live in C++ (csrc/edgecv/pose.hpp)
 DEFAULT_INPUT = {"layout": "NCHW", "color": "BGR", "mean": [128.0, 128.0, 128.0], "std": [255.0, 255.0, 255.0],
                  "size": [256, 456]}
 
+#: Network pixels the lightweight OpenPose needs a person to be tall (trained on COCO at 368: at 256 on a 360-line
+#: frame, PETS walkers of ~45 image pixels shrink to ~32 and a third of them are lost; benchmarks/bench_openpose.py).
+NET_PERSON_PX = 64
+#: ``input_height="auto"`` never goes below this (tiny images are scaled up at least to it)
+MIN_AUTO_HEIGHT = 128
+
 OPTIONS = FRAME_OPTIONS + (
-    Option("input_height", "int", None, "network input height, a multiple of 8 (default: the model's, 256)",
+    Option("input_height", "int", "auto", "network input height, a multiple of 8, or auto: the image height scaled "
+           f"so that a person min_person_height image pixels tall is {NET_PERSON_PX} network pixels tall, within "
+           "max_input_height (fixed-size models use their own size)", low=8, high=2048, per_call=False, auto=True),
+    Option("max_input_height", "int", 480, "tallest network input input_height=auto may choose: the time and memory "
+           "budget (time grows with its square: 256 -> 48 ms, 480 -> 146 ms per 480x360 frame on 2 x86 cores)",
            low=8, high=2048, per_call=False),
+    Option("min_person_height", "int", 48, "input_height=auto: the smallest person (image pixels tall) to find",
+           low=8, high=4096, per_call=False),
     Option("max_width", "int", 2048, "widest network input; wider images are scaled down to fit (memory bound)",
            low=8, high=8192, per_call=False),
     Option("upsample", "int", 4, "heatmap upsampling factor before peak finding (bicubic); 4 keeps peaks of "
@@ -58,8 +70,8 @@ _GROUPING = ("peak_threshold", "peak_radius", "subpixel", "max_peaks_per_part", 
 class OpenPoseModel(ImageTaskModel[Poses]):
     """Bottom-up multi-person pose (COCO-18) from heatmaps and part affinity fields.
 
-    Preprocessing (dynamic-size models): resize to the network height (default 256, from the manifest or
-    metadata) keeping the aspect ratio, pad right/bottom to a multiple of the stride (8) with value 0
+    Preprocessing (dynamic-size models): resize to the network height (``input_height``; by default chosen per
+    image, :meth:`auto_height`) keeping the aspect ratio, pad right/bottom to a multiple of the stride (8) with value 0
     after normalisation; images wider than ``max_width`` at that height are scaled down to fit. Fixed-size
     models get the image letterboxed into their input. Colour order and mean/std come from the manifest
     or metadata (lightweight model: BGR, (x-128)/255).
@@ -95,11 +107,16 @@ class OpenPoseModel(ImageTaskModel[Poses]):
             self.fixed_size = self.static_input_size() or (int(contract["size"][0]), int(contract["size"][1]))
         else:
             self.fixed_size = self.static_input_size()
-        self.input_height = int(self.settings["input_height"] or (self.fixed_size or contract["size"])[0])
-        if self.input_height % self.stride:
-            raise InvalidInputError(f"input_height must be a multiple of {self.stride}, got {self.input_height}")
+        height = self.settings["input_height"]
+        #: the network height for every image (None: chosen per image, ``input_height="auto"``)
+        self.input_height: Optional[int] = None if height == "auto" else int(height)
+        self.max_input_height = int(self.settings["max_input_height"])
+        for name, value in (("input_height", self.input_height), ("max_input_height", self.max_input_height)):
+            if value is not None and (value % self.stride or value < self.stride):
+                raise InvalidInputError(f"{name} must be a multiple of {self.stride}, got {self.settings[name]}")
+        self.min_person_height = self.settings["min_person_height"]
         self.max_width = max(self.stride, self.settings["max_width"] // self.stride * self.stride)
-        widest = self.fixed_size or (self.input_height, self.max_width)
+        widest = self.fixed_size or (self.input_height or self.max_input_height, self.max_width)
         check_input_budget(widest[0] * widest[1], self.bytes_per_input_pixel,
                            f"an openpose input of up to {widest[0]}x{widest[1]}", "lower input_height or max_width")
         self.upsample = self.settings["upsample"]
@@ -133,12 +150,20 @@ class OpenPoseModel(ImageTaskModel[Poses]):
         return params
 
     # -- pipeline --------------------------------------------------------------------------------
+    def auto_height(self, image_height: int) -> int:
+        """The network height ``input_height="auto"`` picks for an image ``image_height`` pixels tall: scaled so that
+        a person ``min_person_height`` image pixels tall becomes NET_PERSON_PX network pixels tall, rounded to the
+        stride, within [MIN_AUTO_HEIGHT, max_input_height]. A 480x360 frame: 480; a 1280x886 photo: 480 (the cap)."""
+        want = image_height * NET_PERSON_PX / self.min_person_height
+        low = min(MIN_AUTO_HEIGHT, self.max_input_height)
+        return int(min(max(round(want / self.stride) * self.stride, low), self.max_input_height))
+
     def network_size(self, image_hw: Tuple[int, int]) -> Tuple[Tuple[int, int], Tuple[int, int]]:
         """(input H, W) and resized image (h, w) for an image of size ``image_hw``."""
         ih, iw = image_hw
         if self.fixed_size is not None:
             return self.fixed_size, letterbox_scale(image_hw, self.fixed_size)
-        nh = self.input_height
+        nh = self.input_height if self.input_height is not None else self.auto_height(ih)
         nw = max(1, round(iw * nh / ih))
         if nw > self.max_width:  # very wide image: fit the width, pad the bottom
             return (nh, self.max_width), letterbox_scale(image_hw, (nh, self.max_width))

@@ -19,7 +19,7 @@ def openpose_roles(facts: GraphFacts) -> RolePlan:
                              ("pafs", HEATMAP_CHANNELS, HEATMAP_CHANNELS + PAF_CHANNELS)]
     else:
         for name, c in channels.items():
-            role = {HEATMAP_CHANNELS: "heatmaps", PAF_CHANNELS: "pafs"}.get(c)
+            role = {HEATMAP_CHANNELS: "heatmaps", PAF_CHANNELS: "pafs"}.get(c) if c is not None else None
             if role is None or role in plan.renames.values():
                 raise ConversionError(
                     f"cannot assign OpenPose roles: expected NCHW outputs with 19 (heatmaps) and 38 (PAFs) "
