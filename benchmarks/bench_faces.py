@@ -33,6 +33,7 @@ import edgecv  # noqa: E402
 from _timing import interleaved_ms, report  # noqa: E402
 from edgecv.loading import source_model  # noqa: E402
 from edgecv.store.manifests import get_manifest  # noqa: E402
+from edgecv.targets import ENGINE_NAMES  # noqa: E402
 from edgecv.tasks.faces.compare import compare_faces, summarize_faces  # noqa: E402
 
 MODELS = ("yunet_n_640", "yunet_s_640", "scrfd_500m_bnkps_640", "scrfd_2.5g_bnkps_640")
@@ -48,18 +49,21 @@ def parameters(onnx_path: Path) -> int:
     return int(sum(np.prod(t.dims) for t in graph.initializer))
 
 
-def labelled_ap(model) -> float:
-    """AP@0.5 of ``model`` on the faces_voc_mini set (edgecv.evaluate, COCO-style 101-point interpolation)."""
+def labelled_ap(name: str, engine: str, threads: int) -> float:
+    """AP@0.5 of model ``name`` on ``engine`` over the faces_voc_mini set (edgecv.evaluate, COCO-style 101-point
+    interpolation)."""
     from edgecv.evaluate import evaluate
 
-    result = evaluate(model, SHARED / "data" / "eval" / "faces_voc_mini", format="voc-faces", progress=False)
-    return result.metrics["AP50"]
+    report = evaluate(name, SHARED / "data" / "eval" / "faces_voc_mini", format="voc-faces", engines=[engine],
+                      threads=threads, cache=False)
+    row = next(r for r in report.rows if r.engine == engine and r.precision == "fp32")
+    return row.metrics["AP50"]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--engines", default="onnxruntime,ncnn,mnn")
+    ap.add_argument("--engines", default=",".join(ENGINE_NAMES))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--json", action="store_true")
@@ -93,7 +97,7 @@ def main() -> int:
                 "faces": sum(len(f) for f in found),
                 "agree_engines": round(same.get("recall", float("nan")), 3),
                 "agree_scrfd25": f"{ref.get('recall', float('nan')):.2f} / {ref.get('precision', float('nan')):.2f}",
-                "labelled_ap50": round(labelled_ap(model), 3),
+                "labelled_ap50": round(labelled_ap(name, engine, args.threads), 3),
             })
             print(f"  {name} on {engine}: {rows[-1]['detect_ms']} ms", file=sys.stderr)
     rows.sort(key=lambda r: (order.index(r["model"]) if r["model"] != REFERENCE[0] else len(order),

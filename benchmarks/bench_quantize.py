@@ -119,7 +119,7 @@ def main() -> None:
     speed = speedups(SCRFD, [SHARED / "images" / "group_t1.jpg", SHARED / "images" / "street_4.jpg"], out,
                      ["onnxruntime", "ncnn", "mnn"], ["int8", "fp16"])
     rows = []
-    for (engine, precision), o in outcomes.items():
+    for (engine, _precision), o in outcomes.items():
         row = {"model": "SCRFD-2.5G", "engine": engine, "precision": o.precision, "passed": o.passed,
                "fp32_layers": f"{len(o.fp32_layers)}/{o.layers}" if o.layers else "-", "attempts": o.attempts}
         if o.passed:

@@ -21,7 +21,7 @@ os.environ.setdefault("EDGECV_MODELS", str(REPO.parent / "shared" / "models"))
 
 import edgecv  # noqa: E402
 from _timing import interleaved_ms, median_ms, report  # noqa: E402
-from edgecv import _core, _pycore  # noqa: E402
+from edgecv import _pycore  # noqa: E402
 
 PHOTOS = {"group": "group_t1.jpg", "crowd": "street_6.jpg"}
 
@@ -53,7 +53,6 @@ def main() -> int:
         model = edgecv.load(args.model, engine=engine, threads=args.threads)
         for label, image in images.items():
             prepared = model.prepare(image)
-            scale = prepared.context["scale"]
             t = interleaved_ms({"raw": lambda: model.infer(prepared), "detect": lambda: model.detect(image)},
                                args.repeat)
             raw = model.infer(prepared)

@@ -1,9 +1,9 @@
 """Stream benchmark: throughput of ``stream()`` on a file against the engine-bound rate, frame age on a fast live
 source, and the fused C++ camera-frame path against the OpenCV chain.
 
-    EDGECV_MODELS=../shared/models python benchmarks/bench_stream.py [--threads 2] [--frames 300] [--json]
+    EDGECV_MODELS=../shared/models python benchmarks/bench_stream.py [--threads 2] [--frames 120] [--engines ...] [--json]
 
-1. ``stream()`` frames per second on a video file (decode + prepare + engine + post, pipelined) over the rate of
+1. Per engine (one table each), ``stream()`` frames per second on a video file (decode + prepare + engine + post, pipelined) over the rate of
    one ``detect()`` per already-decoded frame, measured in the same run. Target >= 0.95.
 2. Frame age (capture to result) p50 / p95 on a live source producing frames much faster than inference, in
    inference periods. Target p95 <= 2.
@@ -32,6 +32,7 @@ os.environ.setdefault("EDGECV_MODELS", str(SHARED / "models"))
 
 import edgecv  # noqa: E402
 from _timing import median_ms, report  # noqa: E402
+from edgecv.targets import ENGINE_NAMES  # noqa: E402
 
 VIDEO = SHARED / "video" / "pets_walk_480x360.avi"
 
@@ -141,8 +142,8 @@ def fused_vs_opencv(repeat: int) -> list:
         s = min(640 / up_h, 640 / up_w)
         resized = (round(up_w * s), round(up_h * s))
         norm = ((127.5,) * 3, (128.0,) * 3, True, 0)
-        fused = lambda: _core.prepare_frame(frame, fmt, rotation, (640, 640), resized, *norm)  # noqa: E731
-        chain = lambda: opencv_chain(frame, code, rotation, (640, 640), resized, 127.5, 128.0)  # noqa: E731
+        fused = lambda: _core.prepare_frame(frame, fmt, rotation, (640, 640), resized, *norm)
+        chain = lambda: opencv_chain(frame, code, rotation, (640, 640), resized, 127.5, 128.0)
 
         def hybrid():  # unrotated: OpenCV convert + resize, C++ pack
             small = cv2.resize(cv2.cvtColor(frame, code) if code is not None else frame, resized)
@@ -160,25 +161,31 @@ def fused_vs_opencv(repeat: int) -> list:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--frames", type=int, default=300)
-    ap.add_argument("--engine", default="onnxruntime")
+    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--engines", default=",".join(ENGINE_NAMES), help="one table per engine")
     ap.add_argument("--repeat", type=int, default=100)
+    ap.add_argument("--no-age", action="store_true", help="skip the frame-age measurement (2.)")
+    ap.add_argument("--no-frames", action="store_true", help="skip the camera-frame path comparison (3.)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    pose = edgecv.load("lightweight_openpose_hpe0001", engine=args.engine, threads=args.threads)
-    faces = edgecv.load("scrfd_2.5g_bnkps_640", engine=args.engine, threads=args.threads)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = face_clip(Path(tmp) / "pan.avi", args.frames)
         walk = first_frames(VIDEO, args.frames, Path(tmp) / "walk.avi")
-        for label, model, path in (("openpose, pets_walk 480x360", pose, walk), ("scrfd, pan 640x480", faces, clip)):
-            t = throughput(model, path, args.frames)
-            age = frame_age(model, decoded(path, 1)[0], min(args.frames, 200), 1.0 / t["detect_fps"],
-                            source_fps=3 * t["detect_fps"])
-            rows.append({"model": label, **t, **age})
-    report(rows, args.json)
-    print()
-    report(fused_vs_opencv(args.repeat), args.json)
+        for engine in args.engines.split(","):
+            pose = edgecv.load("lightweight_openpose_hpe0001", engine=engine, threads=args.threads)
+            faces = edgecv.load("scrfd_2.5g_bnkps_640", engine=engine, threads=args.threads)
+            rows = []
+            for label, model, path in (("openpose (auto: 480), pets_walk 480x360", pose, walk),
+                                       ("scrfd-2.5g, pan 640x480", faces, clip)):
+                t = throughput(model, path, args.frames)
+                age = {} if args.no_age else frame_age(model, decoded(path, 1)[0], min(args.frames, 200),
+                                                       1.0 / t["detect_fps"], source_fps=3 * t["detect_fps"])
+                rows.append({"model": label, **t, **age})
+            print(f"# {engine}, {args.threads} threads")
+            report(rows, args.json)
+            print()
+    if not args.no_frames:
+        report(fused_vs_opencv(args.repeat), args.json)
     return 0
 
 

@@ -10,7 +10,7 @@ Importing edgecv imports no inference engine; engines load on first use.
 from __future__ import annotations
 
 from . import errors
-from .errors import *  # noqa: F401,F403  (every error class: errors.__all__)
+from .errors import *  # noqa: F403  (every error class: errors.__all__)
 from . import batch
 from .image import read_image
 from .loading import fetch, load, quantize
@@ -23,5 +23,6 @@ from .versions import __version__
 
 __all__ = [
     "batch", "load", "fetch", "quantize", "read_image", "head_pose", "Camera", "HeadPoses", "Face", "Faces", "Pose",
-    "Poses", "DepthMap", "TASKS", "read_depth", "read_ply", "write_ply", "__version__", *errors.__all__,
+    "Poses", "DepthMap", "TASKS", "read_depth", "read_ply", "write_ply", "__version__",
 ]
+__all__ += errors.__all__

@@ -31,7 +31,8 @@ def colour_for(index: int) -> Tuple[int, int, int]:
     import cv2
 
     hue = int(37 * int(index)) % 180
-    return tuple(int(c) for c in cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2BGR)[0, 0])
+    b, g, r = cv2.cvtColor(np.array([[[hue, 220, 255]]], np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
+    return int(b), int(g), int(r)
 
 
 def point(x: float, y: float) -> Tuple[int, int]:

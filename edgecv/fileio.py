@@ -79,7 +79,7 @@ def remove_stale(folder: Path, prefix: str) -> None:
                     entry.unlink()
 
 
-def write_with(target: PathLike, writer: Callable[[BinaryIO], None]) -> Path:
+def write_with(target: PathLike, writer: Callable[[BinaryIO], object]) -> Path:
     """Atomically write ``target`` through ``writer(file_object)``; OSErrors (disk full...) become
     OutputWriteError."""
     with atomic_path(target) as tmp:

@@ -5,8 +5,10 @@ when it is missing); ``EDGECV_CORE=python`` uses the Python one even where the c
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +19,13 @@ _choice = os.environ.get(ENV_CORE, "auto").strip().lower() or "auto"
 if _choice not in CHOICES:
     raise ImportError(f"{ENV_CORE}={_choice!r}: choose one of {', '.join(CHOICES)}")
 KIND = "python"
+#: the chosen core module (typed Any: the compiled and the Python core have the same entry points, not one type)
+core: Any
 if _choice == "python":
-    from . import _pycore as core
+    core = importlib.import_module(f"{__package__}._pycore")
 else:
     try:
-        from . import _core as core  # type: ignore[no-redef]
-
+        core = importlib.import_module(f"{__package__}._core")
         KIND = "native"
     except ImportError as exc:
         if _choice == "native":
@@ -31,7 +34,7 @@ else:
                 "platform wheel or build from source (pip install .), or unset it to use the pure-Python core. (Python "
                 "started in an unbuilt source checkout imports that checkout instead of the installed package.)"
             ) from exc
-        from . import _pycore as core  # type: ignore[no-redef]
+        core = importlib.import_module(f"{__package__}._pycore")
 
         log.info("edgecv's compiled core is not installed (%s): using the pure-Python core", exc)
 

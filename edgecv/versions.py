@@ -6,7 +6,7 @@ from importlib import metadata
 from typing import Optional
 
 #: edgecv's own version (pyproject.toml reads it from here).
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def package_version(distribution: str) -> Optional[str]:

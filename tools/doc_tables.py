@@ -133,7 +133,7 @@ def render(pages: Dict[Path, str]) -> Dict[Path, str]:
             raise SystemExit(f"no page in docs/ has the table:{name} markers")
         table = build()
         for p in holders:
-            out[p] = pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), out[p])
+            out[p] = pattern.sub(lambda m, table=table: m.group(1) + table + "\n" + m.group(2), out[p])
     return out
 
 

@@ -96,7 +96,7 @@ def run(engines: list) -> dict:
             out["errors"][name] = None
         except errors.EdgecvError as exc:
             out["errors"][name] = type(exc).__name__
-        except Exception as exc:  # recorded: the check fails on anything that is not an EdgecvError
+        except Exception as exc:  # noqa: BLE001 - recorded: the check fails on anything that is not an EdgecvError
             out["errors"][name] = f"untyped {type(exc).__name__}"
     return out
 
@@ -112,7 +112,7 @@ def _corrupt_param(edgecv) -> None:
 
 
 def compare(ref: dict, got: dict, tolerance: dict = TOLERANCE) -> list:
-    TOLERANCE = tolerance  # noqa: N806 - the limits this comparison uses
+    TOLERANCE = tolerance
     problems = []
     for engine, per_image in ref["faces"].items():
         for image, faces in per_image.items():

@@ -36,7 +36,7 @@ def checked(obj: Any, name: str, dtype: Any, shapes: List[Sequence[int]]) -> Tup
     want = np.dtype(dtype)
     if a.dtype.kind != want.kind or a.dtype.itemsize != want.itemsize or not a.dtype.isnative:
         raise InvalidInputError(f"{name}: expected dtype {want}, got {a.dtype}")
-    for k, dims in enumerate(shapes):
+    for k, dims in enumerate(shapes):  # noqa: B007 - k, the matching alternative, is returned
         if _matches(a, dims):
             break
     else:

@@ -4,7 +4,7 @@ landmark arithmetic is float32, in the C++ order, so the results agree to the la
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Tuple
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def _check_levels(levels: list, input_wh: Tuple[int, int], per_cell: int, kind: 
     require(input_wh[0] > 0 and input_wh[1] > 0, "input size must be positive")
     with_landmarks = levels[0][2] is not None
     for i, (stride, _, lm, rows) in enumerate(levels):
-        def fail(what: str) -> None:
+        def fail(what: str, i: int = i, stride: int = stride) -> None:
             raise InvalidInputError(f"level {i} (stride {stride}): {what}")
         if not 0 < stride <= 4096:
             fail("stride must be in [1, 4096]")
@@ -160,7 +160,7 @@ def _candidates(score: np.ndarray, threshold: float, top_k: int) -> np.ndarray:
     return rows
 
 
-def _finish(boxes: List[np.ndarray], scores: List[np.ndarray], marks: List[Optional[np.ndarray]], k: int,
+def _finish(boxes: List[np.ndarray], scores: List[np.ndarray], marks: List[np.ndarray], k: int,
             iou_threshold: float, max_detections: int, scale: Tuple[float, float], clip: Tuple[float, float],
             with_landmarks: bool):
     b = np.concatenate(boxes).astype(np.float32) if boxes else np.zeros((0, 4), np.float32)

@@ -4,7 +4,7 @@ and assembly into people."""
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -89,10 +89,12 @@ def _check_pose(hm: np.ndarray, paf: np.ndarray, limbs: np.ndarray, p: PoseParam
     require(bool(np.isfinite(paf).all()), "pafs contain NaN or infinite values")
 
 
-def _parabola(l: np.ndarray, c: np.ndarray, r: np.ndarray) -> np.ndarray:
-    d = l - np.float32(2) * c + r
+def _parabola(lo: np.ndarray, c: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Sub-pixel offset of a peak ``c`` between its neighbours ``lo`` and ``hi`` (a parabola's vertex, in [-0.5, 0.5];
+    0 where the three do not curve down)."""
+    d = lo - np.float32(2) * c + hi
     with np.errstate(divide="ignore", invalid="ignore"):
-        off = np.clip(np.float32(0.5) * (l - r) / d, np.float32(-0.5), np.float32(0.5))
+        off = np.clip(np.float32(0.5) * (lo - hi) / d, np.float32(-0.5), np.float32(0.5))
     return np.where(d >= 0, np.float32(0), off).astype(np.float32)
 
 
@@ -139,7 +141,7 @@ def _find(hm: np.ndarray, p: PoseParams) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 4), np.float32)
 
 
-def find_peaks(heatmaps: Any, params: PoseParams = None) -> np.ndarray:
+def find_peaks(heatmaps: Any, params: Optional[PoseParams] = None) -> np.ndarray:
     """Heatmap peaks (K, 4) as part, x, y, score (heatmap pixels)."""
     p = params or PoseParams()
     hm = _maps(heatmaps, "heatmaps")
@@ -182,8 +184,8 @@ def _connect(peaks: np.ndarray, paf: np.ndarray, limb: np.ndarray, map_height: i
     sy = (ay[:, None] + t * dy[:, None] + half) * scale - half
     v = _sample(paf[cx], sx, sy) * ux[:, None] + _sample(paf[cy], sx, sy) * uy[:, None]
     total = np.zeros(len(A), np.float32)
-    for s in range(n):  # sequential float sums, as the C++ loop adds them
-        total = total + v[:, s]
+    for i in range(n):  # sequential float sums, as the C++ loop adds them
+        total = total + v[:, i]
     success = (v > np.float32(p.paf_sample_threshold)).sum(axis=1)
     prior = np.minimum(np.float32(p.limb_length_prior) * np.float32(map_height) / length - np.float32(1), np.float32(0))
     score = total / np.float32(n) + prior
@@ -200,7 +202,7 @@ def _connect(peaks: np.ndarray, paf: np.ndarray, limb: np.ndarray, map_height: i
     return chosen
 
 
-def group_poses(heatmaps: Any, pafs: Any, limbs: Any, params: PoseParams = None):
+def group_poses(heatmaps: Any, pafs: Any, limbs: Any, params: Optional[PoseParams] = None):
     """People from part heatmaps (P, H, W) and PAFs (C, h, w), float32, with a limb table (L, 4|5). Returns
     keypoints (N, P, 3) as x, y, score in heatmap pixels (zeros for missing parts) and person scores (N,), best
     first."""

@@ -4,7 +4,7 @@ the tracked ones left), unconfirmed tracks, births and deaths; optimal assignmen
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class TrackerParams:
         else:
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
                 raise TypeError(name)
-            value = f32(value)
+            value = f32(float(value))
         object.__setattr__(self, name, value)
 
 
@@ -150,7 +150,7 @@ class ByteTracker:
     """Multi-object tracker (ByteTrack-style, Kalman filter + two-stage association). Not thread safe: one per
     stream."""
 
-    def __init__(self, params: TrackerParams = None) -> None:
+    def __init__(self, params: Optional[TrackerParams] = None) -> None:
         p = params or TrackerParams()
 
         def unit(v: float) -> bool:
@@ -191,7 +191,8 @@ class ByteTracker:
         ids = np.full(n, -1, np.int64)
         high = [i for i in range(n) if s[i] >= p.high_threshold]
         low = [i for i in range(n) if p.low_threshold < s[i] < p.high_threshold]
-        pool, unconfirmed = [], []
+        pool: List[Any] = []
+        unconfirmed: List[Any] = []
         for t in self._tracks:
             if t.state == "removed":
                 continue

@@ -256,7 +256,7 @@ class _Inflating(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         n = self.inner.readinto(buffer)
         self.inflated += n
         packed = max(self.raw.tell(), 1)
@@ -559,7 +559,7 @@ def _read_tar(job: Job, max_pixels: Optional[int]) -> Iterator[Tuple[Item, Any]]
             where = f"{item.shown_path}:{item.shown_member}"
             try:
                 f.seek(item.offset)  # type: ignore[arg-type]
-                data = _member_bytes(f.read(item.size), item, where)  # type: ignore[arg-type]
+                data = _member_bytes(f.read(item.size), item, where)
                 yield item, decode_image(data, where, max_pixels)
             except Exception as exc:  # noqa: BLE001
                 yield item, exc

@@ -31,7 +31,7 @@ def ray_module():
     """The ray module (with Ray Data), or FeatureNotInstalledError naming the extra."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as exc:
         raise FeatureNotInstalledError("the Ray backend needs ray[data], which is not installed: "
                                        "pip install 'edgecv[batch]'") from exc

@@ -54,8 +54,11 @@ class BatchSummary:
 
 
 def _positive(value: Any, what: str) -> Optional[int]:
-    if value is None:
-        return None
+    """``value`` if it is a whole number >= 1, None for None; InvalidInputError otherwise."""
+    return None if value is None else _whole(value, what)
+
+
+def _whole(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInputError(f"{what} must be a whole number >= 1, got {value!r:.40}")
     return value
@@ -107,8 +110,8 @@ def run(inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], mode
     """
     if backend not in BACKENDS:
         raise InvalidInputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r:.40}")
-    every = _positive(every, "every")
-    shard_rows = _positive(shard_rows, "shard_rows")
+    every = _whole(every, "every")
+    shard_rows = _whole(shard_rows, "shard_rows")
     workers = _positive(workers, "workers")
     threads_per_worker = _positive(threads_per_worker, "threads_per_worker")
     if isinstance(inputs, (str, os.PathLike)):
@@ -182,14 +185,14 @@ def _rows(backend: str, spec: ModelSpec, jobs: Iterator, workers: int, address: 
     return run_local(spec, jobs, workers)
 
 
-def _scene_views(scene_options: Dict[str, Any]) -> Callable[[Path], List[int]]:
+def _scene_views(scene_options: Dict[str, Any]) -> Callable[[Path], List[Optional[int]]]:
     """Reference views of a scene folder (an unreadable scene gives no views: one error row for the folder)."""
     from ..errors import EdgecvError
     from ..tasks.mvs import load_scene
 
     def views(path: Path) -> List[Optional[int]]:
         try:
-            return load_scene(path, **scene_options).views
+            return list(load_scene(path, **scene_options).views)
         except EdgecvError as exc:
             log.warning("%s: %s", path, exc)
             return [None]

@@ -42,7 +42,7 @@ def pyarrow():
     """The pyarrow module, or FeatureNotInstalledError naming the extra."""
     try:
         import pyarrow as pa
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet
     except ImportError as exc:
         raise FeatureNotInstalledError("edgecv batch writes Parquet with pyarrow, which is not installed: "
                                        "pip install 'edgecv[batch]' (or pip install pyarrow)") from exc
@@ -94,12 +94,12 @@ def run_lock(out: Path) -> Iterator[None]:
         raise OutputWriteError(f"cannot write into {out}: {exc.strerror or exc}") from exc
     try:
         try:
-            import fcntl
+            import fcntl as locking
         except ImportError:  # pragma: no cover - not POSIX: no lock (documented)
-            fcntl = None
-        if fcntl is not None:
+            locking = None  # type: ignore[assignment]
+        if locking is not None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locking.flock(fd, locking.LOCK_EX | locking.LOCK_NB)
             except OSError:
                 holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
                 raise OutputWriteError(f"another edgecv batch run (pid {holder}) is writing into {out}: wait for it "

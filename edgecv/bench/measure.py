@@ -188,7 +188,7 @@ def bench(model: Union[str, os.PathLike], *, images: Optional[Sequence[Union[str
                                 f"quantize` and pass its --out folder, or give a calibration folder (--calib)")
     dev = device()
     rows: List[BenchRow] = []
-    results: Dict[Tuple[int, Optional[int]], Any] = {}
+    results: Dict[int, Any] = {}  # id(row) -> that row's results
     total = len(wanted) * len(thread_counts) * len(sizes)
     with tempfile.TemporaryDirectory(prefix="edgecv-bench-") as tmp:
         n = 0
@@ -260,7 +260,7 @@ def _by_truth(truth: Any, rows: List[BenchRow], results: Dict[int, Any], max_dro
     reference = next((r for r in rows if (r.engine, r.precision) == (REFERENCE, "fp32") and r.eval_metric is not None),
                      None)
     for r in rows:
-        if r.eval_metric is not None and reference is not None:
+        if r.eval_metric is not None and reference is not None and reference.eval_metric is not None:
             r.eval_drop = round(reference.eval_metric - r.eval_metric, 5)
             r.passes = r.eval_drop <= max_drop
 

@@ -14,7 +14,7 @@ import pickle
 import resource
 import sys
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 
 def _percentiles(seconds: List[float]) -> Dict[str, float]:
@@ -32,6 +32,7 @@ def measure(request: Dict[str, Any]) -> Dict[str, Any]:
     model = load(request["model"], engine=request.get("engine"), threads=request["threads"], trust=True,
                         **request.get("options", {}))
     spec = get_task(model.task)
+    items: List[Tuple[Any, Dict[str, Any]]]
     if spec.inputs == IMAGE:
         items = [(read_image(p), {}) for p in request["inputs"]]
     else:
@@ -69,7 +70,7 @@ def main(argv: List[str]) -> int:
     request = json.loads(argv[1])
     try:
         out = measure(request)
-    except Exception as exc:  # reported as the row's error; the parent decides what it means
+    except Exception as exc:  # noqa: BLE001 - reported as the row's error; the parent decides what it means
         out = {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"}
     sys.stdout.write(json.dumps(out) + "\n")
     return 0

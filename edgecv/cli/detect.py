@@ -7,6 +7,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Set
 
 from ..errors import ImageReadError, InvalidInputError
 from .args import finite_float, json_arg, max_pixels_arg, model_args
@@ -112,7 +113,8 @@ def run_stream(args: argparse.Namespace, source: str) -> int:
     folder = isinstance(src, ImageSequenceSource)
     video = None if (folder_out is None or folder) else VideoOutput(stream_target(folder_out, source, src.live),
                                                                     src.fps or 10)
-    counts, tracks, started = 0, set(), time.monotonic()
+    counts, started = 0, time.monotonic()
+    tracks: Set[int] = set()
     interrupted = False
     bar = progress_bar(src.count, "frame", Path(source).name) if src.count else None
     try:
@@ -124,7 +126,7 @@ def run_stream(args: argparse.Namespace, source: str) -> int:
                 drawn = item.result.draw(item.frame)
                 if folder:
                     write_image(folder_out / Path(src.paths[item.index]).name, drawn)
-                else:
+                elif video is not None:
                     video.write(drawn)
             if args.json:
                 write_json_line(sys.stdout, item, src.fps if not src.live else None, started)

@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise InvalidInputError(f"--refs: views {unknown} are not in the scene (views: {scene.views})")
     out = out_dir(args.out)
+    if out is None:  # --out is required: argparse never gives an empty one, but say so rather than assume
+        raise InvalidInputError("--out must name a folder")
     model = load_model(args, {})
     if get_task(model.task).inputs != VIEWS:
         raise InvalidInputError(f"{args.model} is a {model.task} model, not a multi-view stereo one")

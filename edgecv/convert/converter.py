@@ -105,18 +105,19 @@ def convert(model: Union[str, os.PathLike], task: Optional[str] = None, *, out_d
         if size is None:
             raise InvalidInputError("the model's input size is dynamic: give input_size (--input-size HxW)")
         size = (int(size[0]), int(size[1]))
-        input_shapes = {image_input.name: (1, dims[1] or 3, *size)}
-        if image_task and spec.roles is not None:
+        input_shapes: Dict[str, Tuple[int, ...]] = {image_input.name: (1, dims[1] or 3, *size)}
+        if image_task and spec is not None and spec.roles is not None:
             shapes = onnx_graph.output_shapes(graph, size)
             if requested:
                 onnx_graph.set_output_shapes(graph, shapes)
             plan = spec.roles(GraphFacts(shapes, size, frozenset(onnx_graph.sigmoid_outputs(graph))))
         meta_input = {**default, "name": image_input.name, "size": list(size), "dynamic": not (requested or static)}
     else:
-        input_shapes = {i.name: tuple(onnx_graph.input_dims(i)) for i in inputs}
-        dynamic = [n for n, d in input_shapes.items() if None in d]
+        declared = {i.name: onnx_graph.input_dims(i) for i in inputs}
+        dynamic = [n for n, d in declared.items() if None in d]
         if dynamic:
             raise ConversionError(f"inputs {dynamic} have dynamic shapes; multi-input models need static ones")
+        input_shapes = {n: tuple(int(x or 0) for x in d) for n, d in declared.items()}
     plan.renames.update(rename or {})
     onnx_graph.rename_tensors(graph, plan.renames)
     onnx_graph.split_channels(graph, plan.splits)

@@ -91,7 +91,7 @@ def pnnx_blob_names(param_text: str) -> Tuple[List[str], List[str]]:
                 ins.add(tok)
             elif tok.startswith("out") and tok[3:].isdigit():
                 outs.add(tok)
-    key = lambda t: int(t.lstrip("inout"))  # noqa: E731
+    key = lambda t: int(t.lstrip("inout"))
     return sorted(ins, key=key), sorted(outs, key=key)
 
 

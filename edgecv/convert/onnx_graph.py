@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -65,7 +65,7 @@ def set_input_size(model, hw: Tuple[int, int]) -> None:
     del model.graph.value_info[:]  # stale intermediate shapes; outputs get set_output_shapes()
 
 
-def set_output_shapes(model, shapes: Dict[str, Sequence[int]]) -> None:
+def set_output_shapes(model, shapes: Mapping[str, Sequence[int]]) -> None:
     """Write measured output shapes into the graph's output declarations."""
     for out in model.graph.output:
         if out.name in shapes:

@@ -311,7 +311,7 @@ def quantize(model: Union[str, os.PathLike], calib: Union[str, os.PathLike], *, 
                 outcome.ms_fp32, outcome.ms = _engine_ms(engine, conv.files[engine], outcome.files,
                                                          samples[:SPEED_INPUTS], threads, outcome.precision == "fp16")
                 report(f"{engine} {precision}: speed against fp32", 1, 1)
-                if outcome.speedup < min_speedup and not keep_slower:
+                if (outcome.speedup or 0.0) < min_speedup and not keep_slower:
                     outcome.not_written = (f"not written: {outcome.speedup:.2f}x the fp32 speed on this device "
                                            f"({outcome.ms:.1f} vs {outcome.ms_fp32:.1f} ms per call; it must be "
                                            f"{min_speedup:g}x to pay for its accuracy risk; --keep-slower writes it)")

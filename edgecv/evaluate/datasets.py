@@ -176,7 +176,7 @@ def load_widerface(root: Path, labels: Optional[Path] = None) -> Dataset:
         source = mat if mat.is_file() else txt
     if source.suffix == ".mat":
         samples = _wider_from_mat(source)
-        subsets = WIDER_SUBSETS
+        subsets: Tuple[str, ...] = WIDER_SUBSETS
     else:
         samples = _wider_from_txt(source)
         subsets = ("all",)
@@ -199,7 +199,7 @@ def _loadmat(path: Path) -> Dict[str, Any]:
         raise FeatureNotInstalledError("reading WIDER FACE .mat files needs scipy: pip install 'edgecv[eval]'") from exc
     try:
         return loadmat(str(path))
-    except Exception as exc:  # scipy raises ValueError/TypeError/MatReadError for damaged files
+    except Exception as exc:  # noqa: BLE001 - scipy raises ValueError/TypeError/MatReadError for damaged files
         raise InvalidInputError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
@@ -301,6 +301,7 @@ def load_coco(root: Path, labels: Optional[Path] = None) -> Dataset:
     _check_annotations(doc, path)
     keypoints = any("keypoints" in a for a in doc["annotations"]) and any(
         "keypoints" in c for c in doc["categories"])
+    samples: List[Any]
     if keypoints:
         samples = [{"id": i, "path": p} for i, p in paths.items()]
         return Dataset("coco", "keypoints", root, samples, ("all",), keypoints=KeypointSet(doc, paths))
@@ -345,7 +346,7 @@ def load_voc_faces(root: Path, labels: Optional[Path] = None) -> Dataset:
     except ElementTree.ParseError as exc:
         raise InvalidInputError(f"{path}: not XML ({exc})") from None
     images = _images_dir(root)
-    samples = []
+    samples: List[BoxSample] = []
     for image in tree.iter("image"):
         name = image.get("file")
         if not name:
@@ -371,7 +372,8 @@ def coco_document(dataset: Dataset) -> Dict[str, Any]:
     """A COCO ground-truth document for a box dataset (VOC faces converted; COCO files as they are)."""
     if dataset.coco is not None:
         return dataset.coco
-    images, annotations = [], []
+    images: List[Dict[str, Any]] = []
+    annotations: List[Dict[str, Any]] = []
     for s in dataset.samples:
         images.append({"id": s.ref, "file_name": s.path.name})
         for b, k in zip(s.boxes, s.keep["all"]):

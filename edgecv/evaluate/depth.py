@@ -19,10 +19,11 @@ def depth_sums(depth: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
     import cv2
 
     d = np.asarray(depth, np.float64)
-    g = np.asarray(truth, np.float32)
-    if g.shape != d.shape:
-        g = cv2.resize(g, (d.shape[1], d.shape[0]), interpolation=cv2.INTER_NEAREST)
-    g = g.astype(np.float64)
+    truth32 = np.asarray(truth, np.float32)
+    if truth32.shape != d.shape:
+        g = np.asarray(cv2.resize(truth32, (d.shape[1], d.shape[0]), interpolation=cv2.INTER_NEAREST), np.float64)
+    else:
+        g = truth32.astype(np.float64)
     valid = np.isfinite(g) & (g > 0)
     d, g = d[valid], g[valid]
     d = np.where(np.isfinite(d) & (d > 0), d, 0.0)

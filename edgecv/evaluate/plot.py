@@ -32,8 +32,9 @@ def draw_curves(report: EvalReport) -> np.ndarray:
         x0 = i * w
         left, top, right, bottom = x0 + MARGIN, 30, x0 + w - 16, h - MARGIN
 
-        def point(r: float, p: float) -> Tuple[int, int]:
-            return int(round(left + r * (right - left))), int(round(bottom - p * (bottom - top)))
+        def point(r: float, p: float, box: Tuple[int, int, int, int] = (left, top, right, bottom)) -> Tuple[int, int]:
+            x_min, y_min, x_max, y_max = box
+            return int(round(x_min + r * (x_max - x_min))), int(round(y_max - p * (y_max - y_min)))
 
         cv2.rectangle(canvas, (left, top), (right, bottom), (0, 0, 0), 1)
         for t in np.linspace(0, 1, 6):
@@ -43,7 +44,7 @@ def draw_curves(report: EvalReport) -> np.ndarray:
                         cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(canvas, f"{subset}: precision / recall", (left, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
                     cv2.LINE_AA)
-        for n, (label, curves) in enumerate(report.curves.items()):
+        for n, curves in enumerate(report.curves.values()):
             if subset not in curves:
                 continue
             recall, precision = curves[subset]

@@ -307,7 +307,7 @@ def _predict_depth(model, dataset: Dataset, cache: _Cache, stage: str, progress:
 
         result = reconstruct(model, scene, views, progress=step)
         ms = (time.perf_counter() - start) * 1000 / max(1, len(result.depth_maps))
-        out = []
+        out: List[Dict[str, Any]] = []
         for v in views:
             mask = result.masks[v]
             doc = {"id": str(v), "ms": ms, "pred": {"kept": float(mask.sum()), "pixels": float(mask.size)}}
@@ -316,8 +316,10 @@ def _predict_depth(model, dataset: Dataset, cache: _Cache, stage: str, progress:
         return out
     out = []
     for i, v in enumerate(views):
-        doc = cache.lines.get(str(v))
-        if doc is None:
+        cached = cache.lines.get(str(v))
+        if cached is not None:
+            out.append(cached)
+        else:
             truth = ground_truth_depth(dataset, v)
             start = time.perf_counter()
             depth = model.detect(scene, ref=v)
@@ -325,7 +327,7 @@ def _predict_depth(model, dataset: Dataset, cache: _Cache, stage: str, progress:
             sums = depth_eval.depth_sums(depth.depth, truth) if truth is not None else None
             doc = {"id": str(v), "ms": ms, "pred": {"sums": sums}}
             cache.add(doc)
-        out.append(doc)
+            out.append(doc)
         progress(stage, i + 1, len(views))
     return out
 
@@ -350,7 +352,7 @@ def _metrics(dataset: Dataset, docs: Sequence[Dict[str, Any]]
         results = coco_eval.box_results(_box_predictions(docs), ids, category)
         metrics, ev = coco_eval.run_cocoeval(gt, results, "bbox")
         return metrics, {"IoU 0.5": coco_eval.pr_curve(ev)}
-    if dataset.kind == "keypoints":
+    if dataset.kind == "keypoints" and dataset.keypoints is not None:
         kp = dataset.keypoints
         ids = [int(s["id"]) for s in dataset.samples]
         gt = dict(kp.document, images=[im for im in kp.document["images"] if int(im["id"]) in set(ids)])

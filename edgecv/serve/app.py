@@ -13,7 +13,7 @@ gives on the same bytes.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..versions import __version__
 from .deps import Service
@@ -24,9 +24,11 @@ from .pool import InferencePool
 from .settings import HttpError, ServeSettings, serve_module
 
 
-def create_app(models: Sequence[ServedModel], settings: ServeSettings = ServeSettings(),
+def create_app(models: Sequence[ServedModel], settings: Optional[ServeSettings] = None,
                sources: Sequence[StreamView] = ()):
-    """The FastAPI application serving ``models`` (and MJPEG ``sources``)."""
+    """The FastAPI application serving ``models`` (and MJPEG ``sources``) with ``settings`` (default
+    :class:`ServeSettings`)."""
+    settings = settings if settings is not None else ServeSettings()
     fastapi = serve_module("fastapi")
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse

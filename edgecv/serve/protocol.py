@@ -78,7 +78,7 @@ class ConnectionGuard:
         for protocol in list(self.live):
             try:
                 protocol.check_deadlines(now)
-            except Exception:  # noqa: BLE001 - one broken connection must not stop the sweep
+            except Exception:
                 log.debug("deadline check failed", exc_info=True)
         if self.live:
             asyncio.get_running_loop().call_later(SWEEP_SECONDS, self._sweep)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from ..errors import InvalidInputError, OutputWriteError
 from .app import create_app
@@ -55,14 +55,15 @@ def bind(host: str, port: int, backlog: int = 128) -> socket.socket:
 
 
 def serve(models: Sequence[str], *, host: str = "127.0.0.1", port: int = 8080, engine: Optional[str] = None,
-          threads: Optional[int] = None, settings: ServeSettings = ServeSettings(), sources: Sequence[str] = (),
+          threads: Optional[int] = None, settings: Optional[ServeSettings] = None, sources: Sequence[str] = (),
           trust: bool = False, ready=None) -> None:
     """Load ``models`` (``MODEL[=NAME]``), then serve until interrupted. ``ready(url)`` is called once
     listening."""
     uvicorn = serve_module("uvicorn")
+    settings = settings if settings is not None else ServeSettings()
     check_settings(settings)
     served = load_models(models, engine, threads, trust)
-    views = []
+    views: List[StreamView] = []
     for text in sources:
         name, source, model = split_source_arg(text, served)
         if any(v.name == name for v in views):

@@ -171,7 +171,7 @@ def cached_conversion(manifest: Manifest, engine: str, source_sha256: str) -> Op
         return None
     try:
         config: Optional[ModelConfig] = read_sidecar(model_file)
-    except Exception as exc:  # any damage: rebuild
+    except Exception as exc:  # noqa: BLE001 - any damage: rebuild
         log.warning("cached conversion %s is unreadable (%s); converting again", sidecar, exc)
         return None
     doc = config.raw if config else {}

@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from ..errors import ModelContractError
 from ..targets import target_for_file
@@ -68,7 +68,7 @@ OUTPUTS_SCHEMA = {
     },
 }
 
-FILES_SCHEMA = {
+FILES_SCHEMA: Dict[str, Any] = {
     "type": "object",
     "propertyNames": {"pattern": "^[a-z0-9_]{1,32}$"},
     "additionalProperties": {
@@ -126,7 +126,7 @@ class ModelConfig:
 
 
 def _field_path(error) -> str:
-    parts = []
+    parts: List[str] = []
     for p in error.absolute_path:
         parts.append(f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p)))
     return "".join(parts) or "(top level)"

@@ -48,7 +48,7 @@ class VideoOutput:
             except OSError as exc:
                 raise OutputWriteError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
             self._tmp = Path(name)
-            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()]),
+            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter.fourcc(*FOURCC[self.path.suffix.lower()]),
                                            self.fps, self.size)
             if not self._writer.isOpened():
                 self._discard()

@@ -80,7 +80,7 @@ def test_decoding_edge_cases_agree():
             a = core_a.decode_yunet(levels_y, size, 0.4, 0.3, top_k, 15, (2.0, 2.0))
             b = core_b.decode_yunet(levels_y, size, 0.4, 0.3, top_k, 15, (2.0, 2.0))
             assert all(np.allclose(x, y, atol=1e-4) for x, y in zip(a, b)), top_k
-    empty = [(s, l[1][:0] if False else l[1], l[2], None) for s, l in zip((8, 16, 32), levels_s)]
+    empty = [(s, level[1], level[2], None) for s, level in zip((8, 16, 32), levels_s)]
     a, b = native.decode_scrfd(empty, size, 2, 2.0), python.decode_scrfd(empty, size, 2, 2.0)
     assert a[0].shape == b[0].shape == (0, 4) and a[2] is None and b[2] is None
     boxes = rng.uniform(0, 50, (40, 4)).astype(np.float32)
@@ -136,7 +136,7 @@ def test_head_pose_agrees(photos):
     rb, mb, tb, eb = python.solve_pnp(obj, image_points, K)
     from edgecv.tasks.faces.headpose import euler_from_rotation
 
-    angles = lambda ms: np.array([euler_from_rotation(m) for m in ms])  # noqa: E731
+    angles = lambda ms: np.array([euler_from_rotation(m) for m in ms])
     assert np.abs(angles(ma) - angles(mb)).max() < 0.5
     assert np.allclose(ea, eb, rtol=1e-3, atol=1e-3)
     dist = np.array([0.05, -0.01, 0.001, 0.002], np.float64)  # distortion and an initial guess: the same answers
@@ -186,7 +186,7 @@ def test_depth_filtering_and_fusion_agree(module_cache):
 
 @pytest.mark.parametrize("fmt", ["bgr", "rgb", "bgra", "gray", "nv21", "nv12", "i420", "yuyv"])
 def test_frames_agree(fmt, photos):
-    from test_streams import to_format
+    from frames import to_format
 
     image = photos["street_9.jpg"][:460, :690]
     for rotation in (0, 90, 180, 270):

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import SHARED, cached_model, run_python
+from frames import to_format
 
 import edgecv
 from edgecv.errors import InvalidImageError, InvalidInputError, SourceError
@@ -45,27 +46,6 @@ def clip(tmp_path_factory) -> Path:
         out.write(frame)
     out.release()
     return path
-
-
-def to_format(bgr: np.ndarray, fmt: str) -> np.ndarray:
-    """A BGR image as a frame of ``fmt`` (even size for YUV)."""
-    h, w = bgr.shape[:2]
-    bgr = bgr[: h - h % 2, : w - w % 2]
-    h, w = bgr.shape[:2]
-    if fmt == "bgr":
-        return bgr
-    if fmt in ("rgb", "bgra", "rgba", "gray"):
-        return cv2.cvtColor(bgr, {"rgb": cv2.COLOR_BGR2RGB, "bgra": cv2.COLOR_BGR2BGRA, "rgba": cv2.COLOR_BGR2RGBA,
-                                  "gray": cv2.COLOR_BGR2GRAY}[fmt])
-    if fmt == "yuyv":
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_YUYV)
-    i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
-    if fmt == "i420":
-        return i420
-    flat = i420.reshape(-1)
-    y, u, v = flat[: h * w], flat[h * w: h * w * 5 // 4], flat[h * w * 5 // 4:]
-    chroma = np.stack([v, u] if fmt == "nv21" else [u, v], axis=1).reshape(-1)
-    return np.concatenate([y, chroma]).reshape(h * 3 // 2, w)
 
 
 # -- camera-native frames -----------------------------------------------------------------------------
@@ -214,7 +194,7 @@ def test_reconnect_after_a_drop(mjpeg_url):
     model = cached_model("onnxruntime", POSE)
     before = _Mjpeg.connections
     with model.stream(mjpeg_url, reconnect=True) as stream:
-        for n, item in enumerate(stream):
+        for n, _item in enumerate(stream):
             if _Mjpeg.connections - before >= 2 and n > 5:
                 break
     assert _Mjpeg.connections - before >= 2
@@ -294,7 +274,7 @@ def test_faces_keep_their_ids_through_a_pan(photos):
     seen = {}
     for item in model.stream(list(_pan(photos["group_t1.jpg"])), track=True):
         r = item.result
-        for box, tid in zip(r.boxes, r.track_ids):
+        for _box, tid in zip(r.boxes, r.track_ids):
             if tid >= 0:
                 seen.setdefault(int(tid), []).append(item.index)
     # Every face visible gets one id for all of its frames (ids start at 1, consecutive).

@@ -103,7 +103,7 @@ class FaceDetectorModel(ImageTaskModel[Faces]):
                 want = -(-self.input_size[0] // stride) * -(-self.input_size[1] // stride) * self._rows_per_cell()
                 if rows != want:
                     raise ModelContractError(f"{name} has {rows} rows, expected {want}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the engine raises at this size, the cause is the size
             size = "x".join(map(str, self.config.input.get("size") or ["?", "?"]))
             raise ModelContractError(
                 f"{self.engine.files[0].name} cannot run at input_size {self.input_size[0]}x{self.input_size[1]}: "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO, Optional, Tuple, Union
+from typing import BinaryIO, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -100,13 +100,13 @@ def read_ply(path: PathLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Read a PLY written by :func:`write_ply`: (xyz (N, 3) float32, rgb (N, 3) uint8 or None)."""
     p = Path(path)
     with _open(p) as f:
-        header = []
+        header: List[str] = []
         try:
             while len(header) < 64:
-                line = f.readline(256)
-                if not line:
+                raw = f.readline(256)
+                if not raw:
                     raise ValueError("no end_header")
-                line = line.decode("ascii").strip()
+                line = raw.decode("ascii").strip()
                 if line == "end_header":
                     break
                 header.append(line)

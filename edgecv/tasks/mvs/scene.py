@@ -30,9 +30,9 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ...errors import ImageReadError, InvalidInputError, SceneError
+from ...image import read_image
 
 log = logging.getLogger(__name__)
-from ...image import read_image
 
 #: Depth planes assumed by MVSNet-style cam files that give DEPTH_MIN DEPTH_INTERVAL only.
 DEFAULT_DEPTH_PLANES = 192
