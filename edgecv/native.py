@@ -5,7 +5,6 @@ when it is missing); ``EDGECV_CORE=python`` uses the Python one even where the c
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from typing import Any
@@ -22,10 +21,14 @@ KIND = "python"
 #: the chosen core module (typed Any: the compiled and the Python core have the same entry points, not one type)
 core: Any
 if _choice == "python":
-    core = importlib.import_module(f"{__package__}._pycore")
+    from . import _pycore as _python_core
+
+    core = _python_core
 else:
     try:
-        core = importlib.import_module(f"{__package__}._core")
+        from . import _core as _native_core  # type: ignore[attr-defined]  # compiled: no source for mypy
+
+        core = _native_core
         KIND = "native"
     except ImportError as exc:
         if _choice == "native":
@@ -34,7 +37,9 @@ else:
                 "platform wheel or build from source (pip install .), or unset it to use the pure-Python core. (Python "
                 "started in an unbuilt source checkout imports that checkout instead of the installed package.)"
             ) from exc
-        core = importlib.import_module(f"{__package__}._pycore")
+        from . import _pycore as _python_core
+
+        core = _python_core
 
         log.info("edgecv's compiled core is not installed (%s): using the pure-Python core", exc)
 

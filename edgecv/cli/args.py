@@ -170,3 +170,27 @@ def scene_args(p: argparse.ArgumentParser) -> None:
 
 def json_arg(p: argparse.ArgumentParser, what: str = "the result") -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout")
+
+
+def truth_args(p: argparse.ArgumentParser, judged: str) -> None:
+    """--eval DATA and its companions (format, labels, limit, --max-drop): judge by a labelled dataset's metric;
+    ``judged`` says what the drop decides ("a candidate passes", "each row passes")."""
+    from ..evaluate.datasets import FORMATS
+
+    p.add_argument("--eval", type=Path, metavar="DATA", help="judge by a labelled dataset (see edgecv eval) instead of "
+                   f"agreement with ONNX Runtime fp32: {judged} when its metric drops by at most --max-drop")
+    p.add_argument("--eval-format", choices=FORMATS, help="--eval's format (default: told from the files)")
+    p.add_argument("--eval-labels", type=Path, help="--eval's ground truth when it is not in the folder")
+    p.add_argument("--eval-limit", type=positive_int, help="--eval: the first N images only")
+    p.add_argument("--max-drop", "--max-ap-drop", type=finite_float, default=0.01,
+                   help="--eval: the largest drop of the dataset metric allowed (default %(default)s)")
+
+
+def truth_judge(args: argparse.Namespace):
+    """The :class:`edgecv.evaluate.TruthJudge` of the --eval flags, or None without --eval."""
+    if args.eval is None:
+        return None
+    from ..evaluate import TruthJudge
+
+    return TruthJudge(args.eval, format=args.eval_format, labels=args.eval_labels, limit=args.eval_limit)
+

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..evaluate.datasets import FORMATS
-from .args import engine_list, finite_float, int_list, json_arg, max_pixels_arg, png_path, positive_int, \
-    precision_list, thread_counts, view_list
+from .args import engine_list, int_list, json_arg, max_pixels_arg, png_path, positive_int, \
+    precision_list, thread_counts, truth_args, truth_judge, view_list
 from .output import StageBars, emit_json
 
 
@@ -37,13 +36,7 @@ def register(sub) -> None:
                    "(cached)")
     p.add_argument("--repeat", type=positive_int, default=20, help="timed calls per configuration (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default: %(default)s)")
-    p.add_argument("--eval", type=Path, metavar="DATA", help="run a labelled dataset's images (see edgecv eval) and "
-                   "judge each row by the drop of its metric from ONNX Runtime fp32 instead of agreement")
-    p.add_argument("--eval-format", choices=FORMATS, help="--eval's format (default: told from the files)")
-    p.add_argument("--eval-labels", type=Path, help="--eval's ground truth when it is not in the folder")
-    p.add_argument("--eval-limit", type=positive_int, help="--eval: the first N images only")
-    p.add_argument("--max-drop", "--max-ap-drop", type=finite_float, default=0.01,
-                   help="--eval: the largest drop of the dataset metric that passes (default %(default)s)")
+    truth_args(p, "each row passes")
     json_arg(p, "the rows")
     p.add_argument("--plot", type=png_path, help="write a PNG chart")
     max_pixels_arg(p)
@@ -53,11 +46,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..bench import bench
 
-    truth = None
-    if args.eval is not None:
-        from ..evaluate import TruthJudge
-
-        truth = TruthJudge(args.eval, format=args.eval_format, labels=args.eval_labels, limit=args.eval_limit)
+    truth = truth_judge(args)
     bars = StageBars()
     try:
         report = bench(args.model, images=args.images, scene=args.scene, refs=args.refs, engines=args.engines,

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..convert.quantize import MIN_SPEEDUP
-from ..evaluate.datasets import FORMATS
-from .args import engine_list, finite_float, json_arg, max_pixels_arg, positive_int, thread_count, trust_arg
+from .args import engine_list, finite_float, json_arg, max_pixels_arg, thread_count, trust_arg, \
+    truth_args, truth_judge
 from .options import add_gate_flags, given_limits
 from .output import StageBars, emit_json
 
@@ -39,13 +39,7 @@ def register(sub) -> None:
     p.add_argument("--no-fallback", action="store_true", help="judge the fully quantised model only; keep no "
                    "layer in fp32")
     p.add_argument("--threads", "-t", type=thread_count, help="engine threads (default: CPU cores, at most 4)")
-    p.add_argument("--eval", type=Path, metavar="DATA", help="judge by a labelled dataset (see edgecv eval) instead of "
-                   "agreement with fp32: a candidate passes when its metric drops by at most --max-drop")
-    p.add_argument("--eval-format", choices=FORMATS, help="--eval's format (default: told from the files)")
-    p.add_argument("--eval-labels", type=Path, help="--eval's ground truth when it is not in the folder")
-    p.add_argument("--eval-limit", type=positive_int, help="--eval: the first N images only")
-    p.add_argument("--max-drop", "--max-ap-drop", type=finite_float, default=0.01,
-                   help="--eval: the largest drop of the dataset metric allowed (default %(default)s)")
+    truth_args(p, "a candidate passes")
     p.add_argument("--min-speedup", type=finite_float, default=MIN_SPEEDUP,
                    help="write a passing model only when its engine call is this much faster than fp32 here "
                         "(default %(default)s)")
@@ -62,11 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import QuantizationError
     from ..loading import quantize
 
-    truth = None
-    if args.eval is not None:
-        from ..evaluate import TruthJudge
-
-        truth = TruthJudge(args.eval, format=args.eval_format, labels=args.eval_labels, limit=args.eval_limit)
+    truth = truth_judge(args)
     bars = StageBars()
     try:
         result = quantize(args.model, args.calib, precision=args.precision, to=args.to, out_dir=args.out,

@@ -10,7 +10,7 @@ from .model import PatchmatchNetModel, relative_projections
 from .result import DepthMap
 from .scene import MvsCamera, Scene, View, load_scene, parse_cam, read_cam_file, read_pair_file
 
-SPEC = TaskSpec(
+SPEC: TaskSpec = TaskSpec(
     name="mvs", title="multi-view stereo (PatchmatchNet)", model=PatchmatchNetModel, result=DepthMap,
     nouns=("depth pixel", "depth pixels"), matches=PatchmatchNetModel.matches,
     compare=compare_depth, summarize=summarize_depth, gates=GATES, raw_gate=False, agreement="depth_agreement",

@@ -9,7 +9,7 @@ from .model import OpenPoseModel
 from .result import Pose, Poses
 from .roles import openpose_roles
 
-SPEC = TaskSpec(
+SPEC: TaskSpec = TaskSpec(
     name="openpose", title="multi-person pose (OpenPose)", model=OpenPoseModel, result=Poses,
     nouns=("person", "people"), matches=OpenPoseModel.matches, roles=openpose_roles,
     compare=compare_poses, summarize=summarize_poses, gates=GATES)

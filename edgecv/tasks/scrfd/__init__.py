@@ -8,7 +8,7 @@ from ..spec import TaskSpec
 from .model import ScrfdModel
 from .roles import scrfd_roles
 
-SPEC = TaskSpec(
+SPEC: TaskSpec = TaskSpec(
     name="scrfd", title="face detection (SCRFD)", model=ScrfdModel, result=Faces, nouns=("face", "faces"),
     matches=ScrfdModel.matches, roles=scrfd_roles, compare=compare_faces,
     summarize=summarize_faces, gates=GATES, calibration_advice=CALIBRATION_ADVICE)

@@ -8,7 +8,7 @@ from ..spec import TaskSpec
 from .model import YunetModel
 from .roles import yunet_roles
 
-SPEC = TaskSpec(
+SPEC: TaskSpec = TaskSpec(
     name="yunet", title="face detection (YuNet)", model=YunetModel, result=Faces, nouns=("face", "faces"),
     matches=YunetModel.matches, roles=yunet_roles, compare=compare_faces,
     summarize=summarize_faces, gates=GATES, calibration_advice=CALIBRATION_ADVICE)
