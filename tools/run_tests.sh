@@ -59,7 +59,8 @@ pytest "$@"
 
 # The task tests a second time on the Python core (edgecv._pycore), as the pure wheel runs them. conftest
 # narrows the engines to ONNX Runtime here: the engines are the same code either way, the core is what differs.
+# (tests/core already runs every core entry point on both cores, streams' frame paths and MVS filtering included.)
 step "python tests on the Python core (EDGECV_CORE=python)"
 EDGECV_CORE=python pytest -q -p no:cacheprovider tests/tasks/test_scrfd.py tests/tasks/test_yunet.py \
-  tests/tasks/test_openpose.py tests/tasks/test_headpose.py tests/tasks/test_mvs.py tests/streams tests/core
+  tests/tasks/test_openpose.py tests/tasks/test_headpose.py
 echo "== done in ${SECONDS}s"
