@@ -80,7 +80,11 @@ def main() -> int:
         manifest = get_manifest(name)
         onnx_file = source_model(name)
         for engine in engines:
-            model = edgecv.load(name, engine=engine, threads=args.threads)
+            try:
+                model = edgecv.load(name, engine=engine, threads=args.threads)
+            except edgecv.errors.ModelNotFoundError as exc:  # e.g. SCRFD-500M has no converter entry for ncnn
+                print(f"  {name} on {engine}: skipped ({exc})", file=sys.stderr)
+                continue
             prepared = model.prepare(group)
             t = interleaved_ms({"raw": lambda: model.infer(prepared), "detect": lambda: model.detect(group)},
                                args.repeat)
