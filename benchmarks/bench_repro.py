@@ -5,7 +5,8 @@
 The test suite checks ONNX Runtime and ncnn (tests/convert/test_quantize.py); this covers the engines whose
 quantiser is too slow for it (MNN by default). Files are written even when INT8 is not faster here
 (``keep_slower``), so there is something to compare. Prints one row per engine: verdict, layers kept in fp32 and
-whether every file's sha256 is the same in both runs.
+whether the metrics and every file's sha256 are the same in both runs (a failing run writes no file: then
+the verdicts and metrics are compared).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ os.environ.setdefault("EDGECV_MODELS", str(SHARED / "models"))
 os.environ.setdefault("EDGECV_CACHE", tempfile.mkdtemp(prefix="edgecv-bench-"))
 
 import edgecv  # noqa: E402
+from edgecv.errors import QuantizationError  # noqa: E402
 from _timing import report  # noqa: E402
 
 
@@ -42,15 +44,20 @@ def main() -> int:
         for engine in args.engines.split(","):
             runs = []
             for k in (1, 2):
-                result = edgecv.quantize(args.model, args.calib, to=[engine], out_dir=Path(tmp) / engine / str(k),
-                                         keep_slower=True)
+                try:
+                    result = edgecv.quantize(args.model, args.calib, to=[engine], out_dir=Path(tmp) / engine / str(k),
+                                             keep_slower=True, threads=2)
+                except QuantizationError as exc:  # failed its gates: the verdict and metrics are still compared
+                    result = exc.result
                 o = result.outcomes[engine]
                 runs.append({"passed": o.passed, "fp32_layers": len(o.fp32_layers), "layers": o.layers,
+                             "summary": {k: v for k, v in o.summary.items() if isinstance(v, float)},
                              "files": digests(result.files.get(engine, []))})
-            same = runs[0]["files"] == runs[1]["files"] and bool(runs[0]["files"])
+            same = runs[0]["files"] == runs[1]["files"] and runs[0]["summary"] == runs[1]["summary"]
             rows.append({"model": args.model, "engine": engine,
                          "verdicts": " / ".join("pass" if r["passed"] else "fail" for r in runs),
                          "fp32_layers": " / ".join(f"{r['fp32_layers']}/{r['layers']}" for r in runs),
+                         "metrics": " / ".join(str(r["summary"]) for r in runs),
                          "files": len(runs[0]["files"]), "byte_identical": same})
     report(rows, args.json)
     return 0 if all(r["byte_identical"] for r in rows) else 1
