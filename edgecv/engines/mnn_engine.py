@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class MnnEngine(Engine):
 
     target = TARGETS["mnn"]
 
-    def __init__(self, files, threads: int = 1, fp16: bool = False, busy_wait: bool = True) -> None:
+    def __init__(self, files, threads: Optional[int] = 1, fp16: bool = False, busy_wait: bool = True) -> None:
         super().__init__(files, threads, fp16, busy_wait)
         require_files(self.files)
         path = str(self.files[0])

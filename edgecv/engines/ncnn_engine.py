@@ -34,7 +34,7 @@ _OMP_EXECUTOR: Optional[ThreadPoolExecutor] = None
 
 
 def omp_thread() -> ThreadPoolExecutor:
-    """The process's one thread for multi-threaded ncnn calls (started on first use; a daemon)."""
+    """The process's one thread for multi-threaded ncnn calls (started on first use; joined at interpreter exit)."""
     global _OMP_EXECUTOR
     with _OMP_LOCK:
         if _OMP_EXECUTOR is None:
@@ -54,7 +54,7 @@ class NcnnEngine(Engine):
         require_files(files)
         check_ncnn_files(files[0], files[1])
 
-    def __init__(self, files, threads: int = 1, fp16: bool = False, busy_wait: bool = True) -> None:
+    def __init__(self, files, threads: Optional[int] = 1, fp16: bool = False, busy_wait: bool = True) -> None:
         files = self.model_files(files)
         super().__init__(files, threads, fp16, busy_wait)
         self.check_files(files)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ class OnnxRuntimeEngine(Engine):
 
     target = TARGETS["onnxruntime"]
 
-    def __init__(self, files, threads: int = 1, fp16: bool = False, busy_wait: bool = True) -> None:
+    def __init__(self, files, threads: Optional[int] = 1, fp16: bool = False, busy_wait: bool = True) -> None:
         super().__init__(files, threads, fp16, busy_wait)
         ort = import_engine_package(self.target.module, self.target.extra)
         require_files(self.files)

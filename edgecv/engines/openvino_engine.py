@@ -60,7 +60,7 @@ class OpenVinoEngine(Engine):
             return files
         return super().model_files(files)
 
-    def __init__(self, files, threads: int = 1, fp16: bool = False, busy_wait: bool = True) -> None:
+    def __init__(self, files, threads: Optional[int] = 1, fp16: bool = False, busy_wait: bool = True) -> None:
         files = self.model_files(files)
         super().__init__(files, threads, fp16, busy_wait)
         require_files(self.files)
