@@ -27,7 +27,8 @@ def faces(model, n, rng, hw=(1080, 1920)):
     pts = face_model(model)
     out = np.empty((n, len(pts), 2))
     for i, angles in enumerate(truth):
-        t = np.array([rng.uniform(-0.3, 0.3) * hw[1], rng.uniform(-0.3, 0.3) * hw[0], f]) * (140 * f / (0.25 * hw[0])) / f
+        offset = np.array([rng.uniform(-0.3, 0.3) * hw[1], rng.uniform(-0.3, 0.3) * hw[0], f])
+        t = offset * (140 * f / (0.25 * hw[0])) / f
         rvec, _ = cv2.Rodrigues(rotation_from_euler(*angles))
         proj, _ = cv2.projectPoints(pts, rvec, t, camera.matrix, None)
         out[i] = proj.reshape(-1, 2) + rng.normal(0, 1, (len(pts), 2))

@@ -1,10 +1,11 @@
 """Stream benchmark: throughput of ``stream()`` on a file against the engine-bound rate, frame age on a fast live
 source, and the fused C++ camera-frame path against the OpenCV chain.
 
-    EDGECV_MODELS=../shared/models python benchmarks/bench_stream.py [--threads 2] [--frames 120] [--engines ...] [--json]
+    EDGECV_MODELS=../shared/models python benchmarks/bench_stream.py [--threads 2] [--frames 120] \
+        [--engines ...] [--json]
 
-1. Per engine (one table each), ``stream()`` frames per second on a video file (decode + prepare + engine + post, pipelined) over the rate of
-   one ``detect()`` per already-decoded frame, measured in the same run. Target >= 0.95.
+1. Per engine (one table each), ``stream()`` frames per second on a video file (decode + prepare + engine + post,
+   pipelined) over the rate of one ``detect()`` per already-decoded frame, measured in the same run. Target >= 0.95.
 2. Frame age (capture to result) p50 / p95 on a live source producing frames much faster than inference, in
    inference periods. Target p95 <= 2.
 3. ``_core.prepare_frame`` (NV21 / BGR, rotation, resize, normalise, pack in one pass) against

@@ -36,7 +36,8 @@ from edgecv.tracking import Tracker  # noqa: E402
 def pose_detections(frames: int):
     """Detections and edgecv's default tracker settings for people (as model.stream(track=True) uses them)."""
     model = edgecv.load("lightweight_openpose_hpe0001", threads=2)
-    dets = [item.result.track_boxes() for n, item in zip(range(frames), model.stream(SHARED / "video" / "pets_walk_480x360.avi"))]
+    clip = model.stream(SHARED / "video" / "pets_walk_480x360.avi")
+    dets = [item.result.track_boxes() for n, item in zip(range(frames), clip)]
     return dets, model.tracker(10.0)
 
 
@@ -62,7 +63,8 @@ def run_ours(dets, fps: float, **params):
     tracker = Tracker(keep_threshold=0.0, frame_rate=fps, **params)
     ids, start = [], time.perf_counter()
     for boxes, scores in dets:
-        ids.append(tracker._tracker.update(np.ascontiguousarray(boxes, np.float32), np.ascontiguousarray(scores, np.float32)))
+        ids.append(tracker._tracker.update(np.ascontiguousarray(boxes, np.float32),
+                                           np.ascontiguousarray(scores, np.float32)))
     return ids, (time.perf_counter() - start) / len(dets) * 1e3
 
 
@@ -117,8 +119,9 @@ def main() -> int:
     matched = {"high_threshold": 0.6, "low_threshold": 0.0, "birth_threshold": 0.7, "first_min_iou": 0.1,
                "second_min_iou": 0.1, "unconfirmed_min_iou": 0.1, "fuse_score": False, "track_buffer": 30}
     rows = []
-    for label, (dets, default), fps in (("people, PETS clip (OpenPose)", pose_detections(args.frames), 10.0),
-                                        ("faces, pan over group photo (SCRFD)", face_detections(min(args.frames, 200)), 25.0)):
+    clips = (("people, PETS clip (OpenPose)", pose_detections(args.frames), 10.0),
+             ("faces, pan over group photo (SCRFD)", face_detections(min(args.frames, 200)), 25.0))
+    for label, (dets, default), fps in clips:
         theirs, t_theirs = run_theirs(dets, fps)
         for setting, params in (("same thresholds", matched), ("edgecv defaults", settings_of(default))):
             ours, t_ours = run_ours(dets, fps, **params)

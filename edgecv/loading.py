@@ -99,7 +99,8 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
         name_or_path, engine, threads = _auto(name_or_path, threads)
     if engine is not None:
         engine = get_target(engine).name
-    if not all(isinstance(v, bool) for v in (download, trust, busy_wait)) or not (fp16 is None or isinstance(fp16, bool)):
+    if (not all(isinstance(v, bool) for v in (download, trust, busy_wait))
+            or not (fp16 is None or isinstance(fp16, bool))):
         raise InvalidInputError("fp16 (or None), download, trust and busy_wait must be True or False")
     threads = check_threads(threads)
     if task is not None:
@@ -125,7 +126,8 @@ def load(name_or_path: Union[str, os.PathLike], engine: Optional[str] = None, th
         fp16 = bool(config is not None and config.precision == "fp16" and TARGETS[engine].fp16)
     runtime = create_engine(engine, files, threads=threads, fp16=fp16, busy_wait=busy_wait)
     if config is None:  # no sidecar: metadata stored inside the model (ONNX), else none
-        config = store.embedded_config(runtime.metadata(), str(files[0]), default_name) or ModelConfig(name=default_name)
+        config = (store.embedded_config(runtime.metadata(), str(files[0]), default_name)
+                  or ModelConfig(name=default_name))
     if config.task and task and config.task != task:
         log.info("%s says task %s; using %s as asked", default_name, config.task, task)
     if non_commercial(config.licence):
@@ -192,8 +194,8 @@ def fp32_models(model: Union[str, os.PathLike], reference: Path, task: str, engi
     config = store.read_sidecar(work / f"{stem}.onnx")
     done = set((config.raw.get("files") or {}) if config else ())
     if not set(engines) <= done:
-        convert(reference, task, out_dir=work, to=tuple(dict.fromkeys((REFERENCE,) + tuple(engines) + tuple(sorted(done)))),
-                name=stem)
+        wanted = tuple(dict.fromkeys((REFERENCE,) + tuple(engines) + tuple(sorted(done))))
+        convert(reference, task, out_dir=work, to=wanted, name=stem)
     out = []
     for e in engines:
         files = TARGETS[e].files_for(work, stem)

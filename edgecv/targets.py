@@ -160,5 +160,5 @@ def parse_targets(text: Union[str, Sequence[str]]) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-__all__ = ["Target", "TARGETS", "ENGINE_NAMES", "REFERENCE", "get_target", "target_for_file", "engine_for_file", "parse_targets",
-           "check_fp16"]
+__all__ = ["Target", "TARGETS", "ENGINE_NAMES", "REFERENCE", "get_target", "target_for_file", "engine_for_file",
+           "parse_targets", "check_fp16"]

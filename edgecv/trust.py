@@ -125,7 +125,8 @@ def check_in_child(engine: str, files: Sequence[Path], task: Optional[str] = Non
             "edgecv": __version__}
     if proc.returncode < 0 or (proc.returncode != 0 and report is None):
         what = signal_name(proc.returncode) if proc.returncode < 0 else f"exit status {proc.returncode}"
-        clues = [ln for ln in proc.stderr.strip().splitlines() if re.search(r"error|abort|assert|fault|killed", ln, re.I)]
+        clues = [ln for ln in proc.stderr.strip().splitlines()
+                 if re.search(r"error|abort|assert|fault|killed", ln, re.I)]
         tail = " ".join(clues[-2:])[-160:]
         reason = f"the {engine} engine crashed ({what}) loading or running this file once" + \
                  (f": {tail}" if tail else "")

@@ -225,7 +225,8 @@ def sidecar_cases(rng: random.Random, limit: int) -> List[Case]:
 API_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, Any]]] = {
     "threads='abc'": ({"threads": "abc"}, {}), "threads=100000": ({"threads": 100000}, {}),
     "threads=0": ({"threads": 0}, {}), "threads=1.5": ({"threads": 1.5}, {}),
-    "score_threshold='0.5'": ({}, {"score_threshold": "0.5"}), "score_threshold=nan": ({}, {"score_threshold": float("nan")}),
+    "score_threshold='0.5'": ({}, {"score_threshold": "0.5"}),
+    "score_threshold=nan": ({}, {"score_threshold": float("nan")}),
     "max_faces=10**20": ({}, {"max_faces": 10 ** 20}), "max_faces=-1": ({}, {"max_faces": -1}),
     "iou_threshold=[1]": ({}, {"iou_threshold": [1]}), "camera='x'": ({}, {"head_pose": True, "camera": "x"}),
     "input_size=(100000, 100000)": ({"input_size": (100000, 100000)}, {}), "input_size=33": ({"input_size": 33}, {}),

@@ -510,7 +510,8 @@ def _(tmp: Path) -> Dict[str, Any]:
         seconds = time.monotonic() - t0
         sock.close()
     status = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/") else "none"
-    return {"ok": status == "408" and seconds < BODY_TIMEOUT + 3, "outcome": f"HTTP {status}, closed after {seconds:.1f} s",
+    return {"ok": status == "408" and seconds < BODY_TIMEOUT + 3,
+            "outcome": f"HTTP {status}, closed after {seconds:.1f} s",
             "seconds": round(seconds, 1), "detail": answer[:120].decode("latin-1"), "_server": s}
 
 
@@ -627,9 +628,9 @@ def _(tmp: Path) -> Dict[str, Any]:
            and "INFO edgecv.trust" not in ln and "checked" not in ln]
     tracebacks = sum("Traceback" in ln for ln in log)
     hangups = [ln for ln in log if "hung up" in ln]
-    return {"ok": status == 200 and tracebacks == 0 and len(hangups) == 3, "outcome": f"{len(hangups)} one-line "
-            f"disconnect logs, {tracebacks} tracebacks", "detail": (hangups[0] if hangups else "".join(log))[-200:].strip(),
-            "_server": s}
+    return {"ok": status == 200 and tracebacks == 0 and len(hangups) == 3,
+            "outcome": f"{len(hangups)} one-line disconnect logs, {tracebacks} tracebacks",
+            "detail": (hangups[0] if hangups else "".join(log))[-200:].strip(), "_server": s}
 
 
 # -- batch ------------------------------------------------------------------------------------------------
@@ -692,7 +693,8 @@ def _(tmp: Path) -> Dict[str, Any]:
     out = tmp / "out"
     cmd = [sys.executable, "-m", "edgecv", "batch", str(folder), "--model", FAST, "--out", str(out), "--workers", "1",
            "--threads-per-worker", "1"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp) for _ in range(2)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp)
+             for _ in range(2)]
     results = [(p.wait(300), p.stderr.read()) for p in procs]
     import pyarrow.parquet as pq
 

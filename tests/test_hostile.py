@@ -80,7 +80,8 @@ def _cli(*argv):
 
 
 CLI_MATRIX = [
-    ("detect", PHOTO, "--threads", "abc"), ("detect", PHOTO, "--threads", "0"), ("detect", PHOTO, "--threads", "100000"),
+    ("detect", PHOTO, "--threads", "abc"), ("detect", PHOTO, "--threads", "0"),
+    ("detect", PHOTO, "--threads", "100000"),
     ("detect", PHOTO, "--score-threshold", "nan"), ("detect", PHOTO, "--score-threshold", "2"),
     ("detect", PHOTO, "--score-threshold", "x"), ("detect", PHOTO, "--max-faces", str(10 ** 20)),
     ("detect", PHOTO, "--max-faces", "0"), ("detect", PHOTO, "--input-size", "33"),
@@ -115,7 +116,8 @@ def test_cli_argument_matrix(argv, tmp_path, monkeypatch):
 
 
 def test_validate_refuses_nan_limits(tmp_path):
-    files = [str(SHARED / "models" / "scrfd_2.5g_bnkps_640" / f"scrfd_2.5g_bnkps_shape640x640.{s}") for s in ("onnx", "mnn")]
+    folder = SHARED / "models" / "scrfd_2.5g_bnkps_640"
+    files = [str(folder / f"scrfd_2.5g_bnkps_shape640x640.{s}") for s in ("onnx", "mnn")]
     code, _, err = _cli("validate", *files, "--images", PHOTO, "--max-abs-diff", "nan")
     assert code == 2 and "finite" in err
 
@@ -207,7 +209,8 @@ def test_killed_fetch_and_first_use_conversion_heal(tmp_path):
         out = subprocess.run(first_use, env=env_conv, capture_output=True, text=True, cwd="/")
         assert out.returncode == 0, (f, out.stderr[-1000:])
     # Regression: a zero-byte sidecar left in the cache made every load fail with a JSONDecodeError.
-    sidecar = tmp_path / "cache2" / "lightweight_openpose_hpe0001" / "converted-mnn" / "lightweight_openpose_hpe0001.edgecv.json"
+    name = "lightweight_openpose_hpe0001"
+    sidecar = tmp_path / "cache2" / name / "converted-mnn" / f"{name}.edgecv.json"
     sidecar.write_bytes(b"")
     out = subprocess.run(first_use, env=env_conv, capture_output=True, text=True, cwd="/")
     assert out.returncode == 0 and "converting again" in out.stderr, out.stderr[-1000:]

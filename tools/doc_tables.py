@@ -46,9 +46,10 @@ def engines_table() -> str:
         int8 = t.hook("quantizer").__module__.rsplit(".", 1)[-1] if t.quantizer else "no"
         rows.append([f"`{t.name}`" + (f" (`{'`, `'.join(t.aliases)}`)" if t.aliases else ""), files,
                      f"`edgecv[{t.extra}]`", t.converter_label, f"`{int8}`" if t.quantizer else "no",
-                     "yes" if t.fp16 else "no (error)", "yes" if t.reentrant else "no: calls on one model are serialised"])
-    return _table(["engine (aliases)", "model files", "extra", "converter", "INT8 quantiser", "fp16", "concurrent calls"],
-                  rows)
+                     "yes" if t.fp16 else "no (error)",
+                     "yes" if t.reentrant else "no: calls on one model are serialised"])
+    return _table(["engine (aliases)", "model files", "extra", "converter", "INT8 quantiser", "fp16",
+                   "concurrent calls"], rows)
 
 
 def options_table(task: str) -> Callable[[], str]:
@@ -68,7 +69,8 @@ def gates_table() -> str:
     for spec in TASKS.values():
         for profile, gates in spec.gates.items():
             for g in gates:
-                rows.append([spec.name, profile, f"`{g.flag}`", f"{'≥' if g.kind == 'min' else '≤'} {g.limit:g}", g.help])
+                sign = "≥" if g.kind == "min" else "≤"
+                rows.append([spec.name, profile, f"`{g.flag}`", f"{sign} {g.limit:g}", g.help])
     return _table(["task", "profile", "flag", "limit", "metric"], rows)
 
 
@@ -127,7 +129,8 @@ def render(pages: Dict[Path, str]) -> Dict[Path, str]:
     """Every page with its tables regenerated; SystemExit when a table appears nowhere."""
     out = dict(pages)
     for name, build in builders().items():
-        pattern = re.compile(rf"(<!-- table:{re.escape(name)} -->\n)(?:.*?\n)?(<!-- /table:{re.escape(name)} -->)", re.S)
+        tag = re.escape(name)
+        pattern = re.compile(rf"(<!-- table:{tag} -->\n)(?:.*?\n)?(<!-- /table:{tag} -->)", re.S)
         holders = [p for p, text in out.items() if pattern.search(text)]
         if not holders:
             raise SystemExit(f"no page in docs/ has the table:{name} markers")

@@ -118,7 +118,8 @@ def compare(ref: dict, got: dict, tolerance: dict = TOLERANCE) -> list:
         for image, faces in per_image.items():
             other = got["faces"].get(engine, {}).get(image)
             if other is None or len(other) != len(faces):
-                problems.append(f"{engine} {image}: {len(faces)} faces in the reference, {None if other is None else len(other)}")
+                found = None if other is None else len(other)
+                problems.append(f"{engine} {image}: {len(faces)} faces in the reference, {found}")
                 continue
             for a, b in zip(faces, other):
                 box = float(np.abs(np.subtract(a["box"], b["box"])).max())
@@ -138,10 +139,12 @@ def compare(ref: dict, got: dict, tolerance: dict = TOLERANCE) -> list:
             continue
         a, b = np.asarray(people), np.asarray(other)
         both = (a[..., 2] > 0) & (b[..., 2] > 0)
-        if (a[..., 2] > 0).sum() != (b[..., 2] > 0).sum():
-            problems.append(f"openpose {image}: {(a[..., 2] > 0).sum()} parts in the reference, {(b[..., 2] > 0).sum()}")
-        elif both.any() and np.abs(a[..., :2][both] - b[..., :2][both]).max() > TOLERANCE["keypoint_px"]:
-            problems.append(f"openpose {image}: keypoints {np.abs(a[..., :2][both] - b[..., :2][both]).max():.2f} px apart")
+        parts_a, parts_b = int((a[..., 2] > 0).sum()), int((b[..., 2] > 0).sum())
+        apart = float(np.abs(a[..., :2][both] - b[..., :2][both]).max()) if both.any() else 0.0
+        if parts_a != parts_b:
+            problems.append(f"openpose {image}: {parts_a} parts in the reference, {parts_b}")
+        elif apart > TOLERANCE["keypoint_px"]:
+            problems.append(f"openpose {image}: keypoints {apart:.2f} px apart")
     if got["cli"] != ref["cli"]:
         problems.append(f"cli: {got['cli']} here, {ref['cli']} in the reference")
     for name, kind in ref["errors"].items():

@@ -46,7 +46,8 @@ def feature_size(side: int, stride: int) -> int:
 
 def anchor_centres(feature_h: int, feature_w: int, stride: int, num_anchors: int) -> np.ndarray:
     """Anchor centres (x, y) of one SCRFD feature map in input pixels, shape (H*W*A, 2)."""
-    require(feature_h > 0 and feature_w > 0 and stride > 0 and num_anchors > 0, "anchor grid dimensions must be positive")
+    require(feature_h > 0 and feature_w > 0 and stride > 0 and num_anchors > 0,
+            "anchor grid dimensions must be positive")
     anchors = feature_h * feature_w * num_anchors
     require(feature_h <= (1 << 20) and feature_w <= (1 << 20) and num_anchors <= 64 and anchors <= MAX_ANCHORS
             and max(feature_h, feature_w) * stride <= (1 << 30), "anchor grid too large")
@@ -120,7 +121,8 @@ def _levels(levels: Any, heads: Tuple[Tuple[str, int], ...], landmarks_at: int) 
         except (TypeError, ValueError):
             raise InvalidInputError(f"{where}: stride must be an int") from None
         rows = leading_dim(item[1], f"{where} {heads[0][0]}")
-        arrays = [checked(item[k + 1], f"{where} {h}", np.float32, [[rows, cols]])[0] for k, (h, cols) in enumerate(heads)]
+        arrays = [checked(item[k + 1], f"{where} {h}", np.float32, [[rows, cols]])[0]
+                  for k, (h, cols) in enumerate(heads)]
         lm = None
         if item[landmarks_at] is not None:
             a = as_array(item[landmarks_at], f"{where} landmarks")

@@ -157,7 +157,8 @@ def _check(obj: np.ndarray, img: np.ndarray, K: np.ndarray, dist: np.ndarray) ->
     require(bool(np.isfinite(obj).all()), "object points contain NaN or inf")
     require(bool(np.isfinite(img).all()), "image points contain NaN or inf")
     fx, fy = K[0, 0], K[1, 1]
-    require(bool(np.isfinite(fx) and np.isfinite(fy) and fx > 0 and fy > 0), "focal lengths must be positive and finite")
+    require(bool(np.isfinite(fx) and np.isfinite(fy) and fx > 0 and fy > 0),
+            "focal lengths must be positive and finite")
     require(bool(np.isfinite([K[0, 2], K[1, 2], K[0, 1]]).all()), "principal point must be finite")
     require(bool(np.isfinite(dist).all()), "distortion coefficients must be finite")
     centred = obj - obj.mean(axis=0)

@@ -83,7 +83,8 @@ def _check_pose(hm: np.ndarray, paf: np.ndarray, limbs: np.ndarray, p: PoseParam
     require(p.min_parts >= 1, "min_parts must be >= 1")
     require(np.isfinite(p.min_mean_score), "min_mean_score must be finite")
     slack = 1.0 / p.paf_scale + 1.0
-    require(abs(paf.shape[2] / p.paf_scale - hm.shape[2]) <= slack and abs(paf.shape[1] / p.paf_scale - hm.shape[1]) <= slack,
+    require(abs(paf.shape[2] / p.paf_scale - hm.shape[2]) <= slack
+            and abs(paf.shape[1] / p.paf_scale - hm.shape[1]) <= slack,
             f"pafs ({paf.shape[1]}x{paf.shape[2]}) do not match heatmaps ({hm.shape[1]}x{hm.shape[2]}) at paf_scale "
             f"{p.paf_scale:f}")
     require(bool(np.isfinite(paf).all()), "pafs contain NaN or infinite values")
@@ -162,7 +163,8 @@ def _sample(paf: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return top * (one - fy) + bottom * fy
 
 
-def _connect(peaks: np.ndarray, paf: np.ndarray, limb: np.ndarray, map_height: int, p: PoseParams) -> List[Tuple[int, int, float]]:
+def _connect(peaks: np.ndarray, paf: np.ndarray, limb: np.ndarray, map_height: int,
+             p: PoseParams) -> List[Tuple[int, int, float]]:
     part_a, part_b, cx, cy = (int(v) for v in limb[:4])
     ia = np.flatnonzero(peaks[:, 0] == part_a)
     ib = np.flatnonzero(peaks[:, 0] == part_b)
@@ -240,7 +242,8 @@ def group_poses(heatmaps: Any, pafs: Any, limbs: Any, params: Optional[PoseParam
                 ids = [-1] * parts
                 ids[a], ids[b] = ia, ib
                 people.append([ids, np.float32(pscore[ia] + pscore[ib] + s32), 2])
-    people = [q for q in people if q[2] >= p.min_parts and not (np.float32(q[1]) / np.float32(q[2]) < np.float32(p.min_mean_score))]
+    people = [q for q in people
+              if q[2] >= p.min_parts and not (np.float32(q[1]) / np.float32(q[2]) < np.float32(p.min_mean_score))]
     people.sort(key=lambda q: -float(q[1]))
     keypoints = np.zeros((len(people), parts, 3), np.float32)
     for i, (ids, _, _) in enumerate(people):

@@ -158,7 +158,8 @@ def bench(model: Union[str, os.PathLike], *, images: Optional[Sequence[Union[str
         if p not in PRECISIONS:
             raise InvalidInputError(f"precisions must be of {list(PRECISIONS)}, got {p!r:.30}")
     thread_counts = [check_threads(t) for t in threads]
-    if not isinstance(repeat, int) or not 1 <= repeat <= 10000 or not isinstance(warmup, int) or not 0 <= warmup <= 1000:
+    if (not isinstance(repeat, int) or not 1 <= repeat <= 10000
+            or not isinstance(warmup, int) or not 0 <= warmup <= 1000):
         raise InvalidInputError("repeat must be an integer in [1, 10000] and warmup in [0, 1000]")
     from ..convert.quantize import task_of
 

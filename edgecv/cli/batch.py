@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        limits = ArchiveLimits(member_bytes=int(args.max_member_mb * 2**20), total_bytes=int(args.max_archive_gb * 2**30),
-                               ratio=args.max_ratio)
+        limits = ArchiveLimits(member_bytes=int(args.max_member_mb * 2**20),
+                               total_bytes=int(args.max_archive_gb * 2**30), ratio=args.max_ratio)
         summary = run_batch(args.inputs, args.model, out=args.out, engine=args.engine, backend=args.backend,
                             workers=args.workers, threads_per_worker=args.threads_per_worker, address=args.address,
                             every=args.every, trust=args.trust, options=given_options(args),

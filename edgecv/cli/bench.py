@@ -34,7 +34,8 @@ def register(sub) -> None:
                    help="folder (or file) of quantised models from edgecv quantize (repeatable)")
     p.add_argument("--calib", type=Path, help="quantise the missing int8/fp16 files on this calibration folder "
                    "(cached)")
-    p.add_argument("--repeat", type=positive_int, default=20, help="timed calls per configuration (default: %(default)s)")
+    p.add_argument("--repeat", type=positive_int, default=20,
+                   help="timed calls per configuration (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default: %(default)s)")
     truth_args(p, "each row passes")
     json_arg(p, "the rows")

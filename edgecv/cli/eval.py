@@ -32,7 +32,8 @@ def register(sub) -> None:
                    help=f"comma-separated engines (default: {REFERENCE}; ONNX Runtime fp32 is always run as the "
                         "reference)")
     p.add_argument("--precision", "-p", type=precision_list, default="fp32",
-                   help="comma-separated of fp32,int8,fp16 (default: %(default)s); int8/fp16 files come from --quantized")
+                   help="comma-separated of fp32,int8,fp16 (default: %(default)s); "
+                        "int8/fp16 files come from --quantized")
     p.add_argument("--quantized", "-q", action="append", type=Path, help="folder of files from edgecv quantize "
                    "(repeatable)")
     p.add_argument("--threads", "-t", type=thread_count, help="engine threads (default: CPU cores, at most 4)")

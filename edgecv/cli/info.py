@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from ..versions import __version__
 
     manifests = store.list_manifests()
-    info: Dict[str, Any] = {"edgecv": __version__, "engines": engine_versions(), "mirror": [str(p) for p in store.mirror_dirs()],
+    info: Dict[str, Any] = {
+            "edgecv": __version__, "engines": engine_versions(), "mirror": [str(p) for p in store.mirror_dirs()],
             "cache": str(store.cache_dir()), "strict_jpeg": strict_jpeg(), "core": KIND,
             "cpu": cpu_model(), "cores": cpu_count(),
             "models": {name: {"task": manifests[name].task, "licence": manifests[name].licence,

@@ -31,7 +31,8 @@ def register(sub) -> None:
     p.add_argument("--calib", "-c", required=True, type=Path,
                    help="folder of images like those the model will see (MVS: a scene folder)")
     p.add_argument("--precision", "-p", choices=["int8", "fp16"], default="int8", help="default: %(default)s")
-    p.add_argument("--to", type=engine_list, default=(REFERENCE,), help=f"comma-separated engines (default: {REFERENCE})")
+    p.add_argument("--to", type=engine_list, default=(REFERENCE,),
+                   help=f"comma-separated engines (default: {REFERENCE})")
     p.add_argument("--out", "-o", type=Path, default=Path("."), help="output directory (default: .)")
     p.add_argument("--name", help="base name of the files (default: the model's)")
     p.add_argument("--task", choices=list(TASKS), help="task, when the model's metadata or outputs do not tell")

@@ -175,7 +175,8 @@ def _write_checked(graph, meta: dict, input_shapes: Dict[str, Tuple[int, ...]], 
                 continue
             staged[engine] = target.hook("converter").write_files(
                 onnx_path, target.files_for(staging, stem), input_shapes, list(onnx_graph.output_names(graph)), fp16)
-        meta["files"] = {eng: [{"name": p.name, "sha256": sha256_file(p)} for p in paths] for eng, paths in staged.items()}
+        meta["files"] = {eng: [{"name": p.name, "sha256": sha256_file(p)} for p in paths]
+                         for eng, paths in staged.items()}
         (staging / f"{stem}.edgecv.json").write_text(dumps(meta))
         for engine, paths in staged.items():
             if paths != [onnx_path]:  # the ONNX file was checked above
@@ -212,7 +213,8 @@ def _self_check(engine: str, paths: List[Path], meta: dict, spec, trust: bool) -
             check_in_child(engine, paths, spec.name if spec else None,
                            default_size=(meta.get("input") or {}).get("size"))
     except EdgecvError as exc:
-        raise ConversionError(f"the converted {engine} file does not load as a {meta['task'] or 'model'}: {exc}") from None
+        raise ConversionError(f"the converted {engine} file does not load as a "
+                              f"{meta['task'] or 'model'}: {exc}") from None
 
 
 __all__ = ["convert", "ConversionResult", "parse_renames", "check_stem"]

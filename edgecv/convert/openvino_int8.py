@@ -49,7 +49,8 @@ def network_of(model) -> Network:
             continue
         inputs = tuple(tensor_label(i.get_source_output()) for i in op.inputs())
         outputs = tuple(tensor_label(o) for o in op.outputs())
-        weighted = kind in WEIGHTED_OPS and op.get_input_size() > 1 and _constant_behind(op.input(1).get_source_output())
+        weighted = (kind in WEIGHTED_OPS and op.get_input_size() > 1
+                    and _constant_behind(op.input(1).get_source_output()))
         layers.append(Layer(op.get_friendly_name(), kind, inputs, outputs, weighted))
     return Network(layers, [tensor_label(p.output(0)) for p in model.get_parameters()],
                    [tensor_label(r.input(0).get_source_output()) for r in model.get_results()])

@@ -7,8 +7,8 @@ Steps, for every engine asked for:
    the fp32 reference (ONNX Runtime) and the fp32 file of each engine.
 2. The calibration folder is split (``calibration.split_calibration``); the calibration inputs go through the
    reference model's own ``prepare()``; the reference's results on the held-out inputs are computed once.
-3. INT8: the engine's quantiser (the ``quantizer`` of its row in :data:`edgecv.targets.TARGETS`) builds the model with every
-   weighted layer quantised, and the task's "quantize" gates (``TaskSpec.gates``) judge it on the held-out
+3. INT8: the engine's quantiser (the ``quantizer`` of its row in :data:`edgecv.targets.TARGETS`) builds the model
+   with every weighted layer quantised, and the task's "quantize" gates (``TaskSpec.gates``) judge it on the held-out
    inputs. If a gate fails, groups of layers are tried in fp32, in this order: the first weighted layers (they
    see raw pixels) with the heads (they write the raw results), then the layers adding the most quantisation
    noise (``layers.rank_by_noise``, measured on calibration inputs) 1, 2, 4, 8... at a time. A group is kept
@@ -140,7 +140,8 @@ class QuantizationResult:
     def to_dict(self) -> Dict[str, Any]:
         return {"files": {e: [str(p) for p in ps] for e, ps in self.files.items()},
                 "metadata_files": [str(p) for p in self.metadata_files], "calibration": self.calibration,
-                "gates": self.gates, "truth": self.truth, "engines": {e: o.describe() for e, o in self.outcomes.items()}}
+                "gates": self.gates, "truth": self.truth,
+                "engines": {e: o.describe() for e, o in self.outcomes.items()}}
 
     def table(self) -> str:
         """One line per engine: precision written, layers kept in fp32, the agreement metrics (and the dataset metric
@@ -151,8 +152,8 @@ class QuantizationResult:
         lines.append(head + f" {'speed-up':>9s}  verdict")
         if self.truth:
             lines.insert(0, f"judged by {self.truth['metric']} on {self.truth['dataset']} (fp32: "
-                            f"{self.truth['reference']:.4f}; largest drop {self.truth['max_drop']:g}); agreement with fp32 "
-                            "is shown, not judged")
+                            f"{self.truth['reference']:.4f}; largest drop {self.truth['max_drop']:g}); "
+                            "agreement with fp32 is shown, not judged")
         for engine, o in self.outcomes.items():
             kept = f"{len(o.fp32_layers)}/{o.layers}" if o.layers else "-"
             cells = " ".join(f"{o.summary.get(m, float('nan')):14.4g}" for m in metrics)
@@ -443,7 +444,8 @@ def _engine_ms(engine: str, fp32_files: Sequence[Path], files: Sequence[Path], s
 
     from ..engines import create_engine
 
-    models = [create_engine(engine, fp32_files, threads=threads), create_engine(engine, files, threads=threads, fp16=fp16)]
+    models = [create_engine(engine, fp32_files, threads=threads),
+              create_engine(engine, files, threads=threads, fp16=fp16)]
     times: List[List[float]] = [[], []]
     for feeds in samples:
         for m in models:
@@ -552,7 +554,8 @@ def _write(result: QuantizationResult, out_dir: Path, base: str, meta: Dict[str,
                 engines = {e: {k: v for k, v in d.items() if k not in ("speedup", "ms", "ms_fp32")}
                            for e, d in doc["quantization"]["engines"].items()}
                 onnx_model = onnx_graph.load(o.files[0])
-                onnx_graph.set_metadata(onnx_model, {**doc, "quantization": {**doc["quantization"], "engines": engines}})
+                onnx_graph.set_metadata(onnx_model,
+                                        {**doc, "quantization": {**doc["quantization"], "engines": engines}})
                 onnx_graph.save(onnx_model, o.files[0])
         moves: List[Tuple[Path, Path]] = []
         files_doc: Dict[str, List[Dict[str, str]]] = {}
@@ -591,7 +594,8 @@ def _previous_entries(out_dir: Path, stem: str, meta: Dict[str, Any], replaced: 
         if engine in replaced or not isinstance(entries, list):
             continue
         try:
-            if all((out_dir / e["name"]).is_file() and sha256_file(out_dir / e["name"]) == e["sha256"] for e in entries):
+            if all((out_dir / e["name"]).is_file() and sha256_file(out_dir / e["name"]) == e["sha256"]
+                   for e in entries):
                 files[engine] = entries
                 engines[engine] = ((old.get("quantization") or {}).get("engines") or {}).get(engine, {})
         except (OSError, KeyError, TypeError):

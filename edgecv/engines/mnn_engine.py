@@ -104,7 +104,8 @@ class MnnEngine(Engine):
                             str(self.files[0]), list(feeds), list(tensors),
                             runtime_manager=mnn.nn.create_runtime_manager(({"numThread": self.threads},)))
                     except Exception as exc:
-                        raise EngineRuntimeError(f"MNN cannot report tensors of {self.files[0].name}: {short(exc)}") from exc
+                        raise EngineRuntimeError(
+                            f"MNN cannot report tensors of {self.files[0].name}: {short(exc)}") from exc
                 self._probe_key = key
             inputs = [mnn.expr.const(np.ascontiguousarray(a, dtype=np.float32), list(a.shape), mnn.expr.NCHW)
                       for a in feeds.values()]

@@ -103,7 +103,8 @@ def parse_param(text: str, origin: str) -> List[Layer]:
             n_in, n_out = int(tokens[2]), int(tokens[3])
         except ValueError:
             raise bad(line_no, "bottom/top counts are not integers") from None
-        if not (0 <= n_in <= MAX_BLOBS_PER_LAYER and 0 <= n_out <= MAX_BLOBS_PER_LAYER) or len(tokens) < 4 + n_in + n_out:
+        if (not (0 <= n_in <= MAX_BLOBS_PER_LAYER and 0 <= n_out <= MAX_BLOBS_PER_LAYER)
+                or len(tokens) < 4 + n_in + n_out):
             raise bad(line_no, f"bad blob counts {n_in}/{n_out}")
         bottoms, tops = tokens[4:4 + n_in], tokens[4 + n_in:4 + n_in + n_out]
         missing = [b for b in bottoms if b not in produced]
@@ -156,7 +157,8 @@ def _check_ranges(layer: Layer, bad) -> None:
                   (12, 1, MAX_DILATION, "dilation_h"), (22, 1, MAX_DILATION, "dilation_d"),
                   (3, 1, MAX_STRIDE, "stride_w"), (13, 1, MAX_STRIDE, "stride_h"), (23, 1, MAX_STRIDE, "stride_d"),
                   (4, -234, MAX_PAD, "pad_left"), (14, -234, MAX_PAD, "pad_top"), (15, -234, MAX_PAD, "pad_right"),
-                  (16, -234, MAX_PAD, "pad_bottom"), (24, -234, MAX_PAD, "pad_front"), (6, 0, MAX_WEIGHTS, "weight_data_size"),
+                  (16, -234, MAX_PAD, "pad_bottom"), (24, -234, MAX_PAD, "pad_front"),
+                  (6, 0, MAX_WEIGHTS, "weight_data_size"),
                   (7, 1, MAX_CHANNELS, "group"), (8, 0, 102, "int8_scale_term")]
         dynamic = layer.int(28 if k.startswith("Deconvolution") else 19) == 1
         if not dynamic and p.get(6, 0) == 0:

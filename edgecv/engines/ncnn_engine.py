@@ -100,8 +100,8 @@ class NcnnEngine(Engine):
     def probe(self, feeds: Mapping[str, np.ndarray], tensors: Sequence[str]) -> Dict[str, np.ndarray]:
         """Any blob of the graph by name (one extractor: each layer runs once)."""
         known = {b for layer in self._layers() for b in layer.tops}
-        return self._on_omp_thread(self._extract, {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()},
-                                   [t for t in tensors if t in known], False)
+        inputs = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()}
+        return self._on_omp_thread(self._extract, inputs, [t for t in tensors if t in known], False)
 
     def _layers(self):
         if not hasattr(self, "_param_layers"):
@@ -128,6 +128,7 @@ class NcnnEngine(Engine):
             if ret != 0 and not strict:
                 continue
             if ret != 0:
-                raise EngineRuntimeError(f"ncnn failed to compute output '{name}' of {self.files[0].name} (error {ret})")
+                raise EngineRuntimeError(
+                    f"ncnn failed to compute output '{name}' of {self.files[0].name} (error {ret})")
             result[name] = np.array(mat, dtype=np.float32)[None]
         return result

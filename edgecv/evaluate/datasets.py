@@ -169,7 +169,8 @@ def load_widerface(root: Path, labels: Optional[Path] = None) -> Dataset:
     source = labels or _wider_labels_near(root)
     if source is None:
         raise InvalidInputError(f"no WIDER FACE ground truth in or near {root}: give --labels (the folder with "
-                                "wider_face_val.mat and wider_{easy,medium,hard}_val.mat, or wider_face_val_bbx_gt.txt)")
+                                "wider_face_val.mat and wider_{easy,medium,hard}_val.mat, "
+                                "or wider_face_val_bbx_gt.txt)")
     if source.is_dir():
         mat = source / "wider_face_val.mat"
         txt = source / "wider_face_val_bbx_gt.txt"
@@ -200,7 +201,8 @@ def _loadmat(path: Path) -> Dict[str, Any]:
     try:
         return loadmat(str(path))
     except Exception as exc:  # noqa: BLE001 - scipy raises ValueError/TypeError/MatReadError for damaged files
-        raise InvalidInputError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise InvalidInputError(
+            f"{path}: not a readable MATLAB file ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def _wider_from_mat(path: Path) -> List[BoxSample]:

@@ -54,7 +54,8 @@ def _looped_file(path: str, stop: threading.Event) -> Iterator[np.ndarray]:
 
 
 def _part(jpeg: bytes) -> bytes:
-    return (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n").encode() + jpeg + b"\r\n"
+    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+    return head.encode() + jpeg + b"\r\n"
 
 
 class StreamView:

@@ -146,9 +146,9 @@ def guarded_protocol(limits: ConnectionLimits) -> Type[Any]:
             try:
                 if self.conn.our_state is h11.SEND_RESPONSE:
                     body = b'{"error":"RequestTimeout","message":"the request body did not arrive in time"}'
-                    for event in (h11.Response(status_code=408, reason=b"Request Timeout", headers=[(b"content-type", b"application/json"),
-                                                                         (b"content-length", str(len(body)).encode()),
-                                                                         (b"connection", b"close")]),
+                    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                               (b"connection", b"close")]
+                    for event in (h11.Response(status_code=408, reason=b"Request Timeout", headers=headers),
                                   h11.Data(data=body), h11.EndOfMessage()):
                         self.transport.write(self.conn.send(event))
             except h11.LocalProtocolError:

@@ -16,7 +16,8 @@ from .metadata import (METADATA_KEY, METADATA_SUFFIX, ModelConfig, check_metadat
 
 __all__ = [
     "ENV_CACHE", "ENV_MIRROR", "ENV_OFFLINE", "METADATA_KEY", "METADATA_SUFFIX", "Manifest", "ModelConfig",
-    "ModelFile", "cache_dir", "cached_conversion", "check_metadata", "config_from_dict", "conversion_dir", "embedded_config",
-    "fetch_file", "find_in_mirrors", "get_manifest", "list_manifests", "locally_available", "manifest_dirs",
-    "metadata_path", "mirror_dirs", "parse_metadata", "read_sidecar", "resolve_file", "sha256_file", "verify",
+    "ModelFile", "cache_dir", "cached_conversion", "check_metadata", "config_from_dict", "conversion_dir",
+    "embedded_config", "fetch_file", "find_in_mirrors", "get_manifest", "list_manifests", "locally_available",
+    "manifest_dirs", "metadata_path", "mirror_dirs", "parse_metadata", "read_sidecar", "resolve_file", "sha256_file",
+    "verify",
 ]

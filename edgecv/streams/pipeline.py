@@ -134,10 +134,10 @@ class Stream:
         self.started_at = time.monotonic()
         self._last_size: Any = None
         self._failure: Optional[BaseException] = None
-        self._threads = [threading.Thread(target=self._guard(self._read, self._frames), name="edgecv-stream-read", daemon=True),
-                         threading.Thread(target=self._guard(self._infer, self._prepared), name="edgecv-stream-infer",
-                                          daemon=True),
-                         threading.Thread(target=self._guard(self._post, self._out), name="edgecv-stream-post", daemon=True)]
+        stages = (("read", self._read, self._frames), ("infer", self._infer, self._prepared),
+                  ("post", self._post, self._out))
+        self._threads = [threading.Thread(target=self._guard(fn, queue), name=f"edgecv-stream-{name}", daemon=True)
+                         for name, fn, queue in stages]
         for t in self._threads:
             t.start()
 

@@ -75,8 +75,9 @@ def _capture(target: Union[int, str], timeout: float = DEFAULT_TIMEOUT):
 class VideoSource(Source):
     """A video file, a camera (index or /dev/videoN) or an RTSP/HTTP URL, through OpenCV (FFmpeg, V4L2)."""
 
-    def __init__(self, target: Union[int, str], live: bool, reconnect: bool = False, max_reconnects: Optional[int] = None,
-                 timeout: float = DEFAULT_TIMEOUT, max_pixels: Optional[int] = None):
+    def __init__(self, target: Union[int, str], live: bool, reconnect: bool = False,
+                 max_reconnects: Optional[int] = None, timeout: float = DEFAULT_TIMEOUT,
+                 max_pixels: Optional[int] = None):
         import cv2
 
         from ..image import check_pixels
@@ -228,7 +229,8 @@ def open_source(source: Any, *, live: Optional[bool] = None, reconnect: bool = F
                                max_pixels=max_pixels)
         path = Path(text).expanduser()
         if path.is_dir():
-            files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=_natural)
+            files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                           key=_natural)
             return ImageSequenceSource(files, name_of(path), max_pixels)
         if any(c in text for c in "*?["):
             files = sorted((Path(p) for p in glob.glob(text) if Path(p).suffix.lower() in IMAGE_SUFFIXES), key=_natural)

@@ -94,7 +94,8 @@ def test_validate_reports_and_passes(converted, tmp_path):
     assert report.passed, report.failures
     assert {r["output"] for r in report.outputs} == {f"{k}_{s}" for k in ("score", "bbox", "kps") for s in (8, 16, 32)}
     assert max(r["max_abs_diff"] for r in report.outputs) < 1e-3
-    assert len(report.tasks) == 2 * (len(ENGINE_NAMES) - 1) and all(t["missing"] == t["extra"] == 0 for t in report.tasks)
+    assert len(report.tasks) == 2 * (len(ENGINE_NAMES) - 1)
+    assert all(t["missing"] == t["extra"] == 0 for t in report.tasks)
     strict = validate([result.metadata_file], images[:1], max_abs_diff=1e-12)
     assert not strict.passed and "max abs diff" in strict.failures[0]
 
@@ -102,7 +103,8 @@ def test_validate_reports_and_passes(converted, tmp_path):
 def test_validate_cli_json_and_exit_codes(converted):
     size, result = converted
     out_dir = result.metadata_file.parent
-    ok = run_python("-m", "edgecv", "validate", str(out_dir), "--images", str(SHARED / "images" / "group_t1.jpg"), "--json")
+    ok = run_python("-m", "edgecv", "validate", str(out_dir), "--images", str(SHARED / "images" / "group_t1.jpg"),
+                    "--json")
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
     assert report["passed"] and report["reference"].endswith(".onnx")
@@ -137,7 +139,8 @@ def test_openpose_to_ncnn_and_mnn(tmp_path):
     out = _pose_outputs(result.files, x)
     for eng in ("ncnn", "mnn"):
         for name in ("heatmaps", "pafs"):
-            assert out[eng][name].shape == out["onnxruntime"][name].shape == (1, 19 if name == "heatmaps" else 38, 32, 57)
+            channels = 19 if name == "heatmaps" else 38
+            assert out[eng][name].shape == out["onnxruntime"][name].shape == (1, channels, 32, 57)
             assert np.abs(out[eng][name] - out["onnxruntime"][name]).max() <= 1e-3, (eng, name)
     assert out["onnxruntime"]["heatmaps"][0, :18].max() > 0.5  # people in the photo give peaks
     # The validator runs the whole pose pipeline on every file: raw outputs and keypoints agree.
@@ -199,7 +202,8 @@ def test_bad_arguments(tmp_path):
                                                     ("_tools", "mnn", "pip install 'edgecv[mnn]'")])
 def test_missing_converter_names_the_package(module, target, package, tmp_path):
     out = run_without_module(module, "from edgecv.convert import convert; "
-                             f"convert({str(RAW)!r}, 'scrfd', out_dir={str(tmp_path)!r}, to=[{target!r}], input_size=320)",
+                             f"convert({str(RAW)!r}, 'scrfd', out_dir={str(tmp_path)!r}, to=[{target!r}], "
+                             "input_size=320)",
                              "ConverterNotFoundError")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("OK") and package in out.stdout

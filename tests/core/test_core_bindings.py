@@ -33,7 +33,8 @@ def test_decode_empty_and_single():
 
 @pytest.mark.parametrize("mutate,match", [
     (lambda L: L.__setitem__(0, (8, L[0][1].astype(np.float64), L[0][2], L[0][3])), "float32"),
-    (lambda L: L.__setitem__(0, (8, L[0][1], np.asfortranarray(np.ones((L[0][2].shape[0], 4), np.float32)), L[0][3])), "contiguous"),
+    (lambda L: L.__setitem__(0, (8, L[0][1], np.asfortranarray(np.ones((L[0][2].shape[0], 4), np.float32)), L[0][3])),
+     "contiguous"),
     (lambda L: L.__setitem__(0, (8, L[0][1], L[0][2][::2], L[0][3])), "dimension 0"),
     (lambda L: L.__setitem__(0, (8, L[0][1], L[0][2][:, :3].copy(), L[0][3])), "dimension 1"),
     (lambda L: L.__setitem__(0, (8, L[0][1].ravel(), L[0][2], L[0][3])), "2-D"),

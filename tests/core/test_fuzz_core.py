@@ -38,7 +38,8 @@ def arrays(draw, shape=None, dtype=None, max_dim=6, max_rank=4):
     values[picks] = rng.choice(SPECIALS, int(picks.sum()))
     with np.errstate(invalid="ignore", over="ignore"):
         a = values.reshape(shape)
-        a = np.nan_to_num(a, posinf=255, neginf=0).astype(dtype) if np.issubdtype(dtype, np.integer) else a.astype(dtype)
+        integer = np.issubdtype(dtype, np.integer)
+        a = np.nan_to_num(a, posinf=255, neginf=0).astype(dtype) if integer else a.astype(dtype)
     layout = draw(st.sampled_from(["c", "fortran", "flipped", "strided"]))
     if layout == "fortran" and a.ndim >= 2:
         a = np.asfortranarray(a)

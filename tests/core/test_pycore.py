@@ -205,8 +205,10 @@ BAD_CALLS = [
     ("decode_yunet", ([(8, np.zeros((32, 1), np.float32), np.zeros((32, 2), np.float32), np.zeros((32, 4), np.float32),
                         None)], (64, 32))),
     ("nms", (np.zeros((2, 4), np.float32), np.zeros(2, np.float32), 1.5)),
-    ("group_poses", (np.zeros((19, 8, 8), np.float32), np.zeros((38, 8, 8), np.float32), np.array([[0, 0, 0, 1]]))),
-    ("group_poses", (np.full((19, 8, 8), np.nan, np.float32), np.zeros((38, 8, 8), np.float32), np.array([[0, 1, 0, 1]]))),
+    ("group_poses", (np.zeros((19, 8, 8), np.float32), np.zeros((38, 8, 8), np.float32),
+                     np.array([[0, 0, 0, 1]]))),
+    ("group_poses", (np.full((19, 8, 8), np.nan, np.float32), np.zeros((38, 8, 8), np.float32),
+                     np.array([[0, 1, 0, 1]]))),
     ("solve_pnp", (np.zeros((5, 3)), np.zeros((1, 5, 2)), np.eye(3))),
     ("solve_pnp", (np.zeros((3, 3)), np.zeros((1, 3, 2)), np.eye(3))),
     ("prepare_frame", (np.zeros((10, 10, 3), np.uint8), "bgr", 45, (10, 10), (10, 10), (0, 0, 0), (1, 1, 1))),
@@ -237,7 +239,8 @@ def test_core_selection(tmp_path):
     out = run_python("-c", hidden, str(SHARED / "images" / "group_t1.jpg"))
     assert out.stdout.split() == ["python", "6"], out.stderr[-800:]
     out = run_python("-c", "import os, sys; os.environ['EDGECV_CORE'] = 'native'; sys.modules['edgecv._core'] = None\n"
-                           "try:\n    import edgecv\nexcept ImportError as e:\n    print('refused', 'EDGECV_CORE=native' in str(e))")
+                           "try:\n    import edgecv\n"
+                           "except ImportError as e:\n    print('refused', 'EDGECV_CORE=native' in str(e))")
     assert out.stdout.strip() == "refused True", out.stderr[-800:]
     out = run_python("-m", "edgecv", "info")
     assert "core: native (C++)" in out.stdout

@@ -313,5 +313,6 @@ def test_bad_datasets_are_typed_errors(tmp_path):
         load_dataset(tmp_path, "coco")
     with pytest.raises(InvalidInputError, match="is a mvs model"):
         evaluate("patchmatchnet_640x416_n5", EVAL / "faces_voc_mini")
-    out = run_python("-m", "edgecv", "eval", "yunet_n_640", "--data", str(EVAL / "faces_voc_mini"), "--precision", "int8")
+    out = run_python("-m", "edgecv", "eval", "yunet_n_640", "--data", str(EVAL / "faces_voc_mini"),
+                     "--precision", "int8")
     assert out.returncode == 2 and "run `edgecv quantize`" in out.stderr and "Traceback" not in out.stderr

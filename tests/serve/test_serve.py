@@ -62,8 +62,9 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(shared):
-    s = Server(f"{SCRFD}=faces", f"{POSE}=pose", f"{MVS}=depth", "--threads", "2", "--workers", "2", "--max-queue", "64",
-               "--max-body-mb", "2", "--source", f"pets@pose={shared / 'video' / 'pets_walk_480x360.avi'}")
+    s = Server(f"{SCRFD}=faces", f"{POSE}=pose", f"{MVS}=depth", "--threads", "2", "--workers", "2",
+               "--max-queue", "64", "--max-body-mb", "2",
+               "--source", f"pets@pose={shared / 'video' / 'pets_walk_480x360.avi'}")
     yield s
     assert s.stop()  # SIGTERM: a clean shutdown
 
@@ -362,8 +363,10 @@ def test_web_page_in_headless_chromium(server, shared):
         assert width == 1024 or width > 600
         # the canvas holds the photo with green boxes drawn over it
         green = driver.execute_script("""
-            const c = document.getElementById('canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 40 && d[i+1] > 200 && d[i+2] > 90 && d[i+2] < 140) n++;
+            const c = document.getElementById('canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i] < 40 && d[i+1] > 200 && d[i+2] > 90 && d[i+2] < 140) n++;
             return n;""")
         assert green > 500
         # the other model: people on a street photo

@@ -65,7 +65,8 @@ def test_converted_engine_files_are_cached_and_reverified(tmp_path, monkeypatch,
     first.write_bytes(first.read_bytes()[:-10])  # damaged: converted again (WARNING), not used
     third = edgecv.load("lightweight_openpose_hpe0001", engine="mnn", threads=1).engine.files[0]
     assert any(r.levelname == "WARNING" and "converting again" in r.getMessage() for r in edgecv_log)
-    assert third.stat().st_mtime_ns != stamp and edgecv.loading.available_models()["lightweight_openpose_hpe0001"]["mnn"]
+    assert third.stat().st_mtime_ns != stamp
+    assert edgecv.loading.available_models()["lightweight_openpose_hpe0001"]["mnn"]
 
 
 def test_mirror_resolution_and_checksum_mismatch(tmp_path, monkeypatch):

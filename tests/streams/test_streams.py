@@ -137,7 +137,8 @@ def test_folder_glob_and_iterable_sources(tmp_path, photos):
     for i, name in enumerate(("group_t1.jpg", "street_1.jpg", "street_4.jpg")):
         cv2.imwrite(str(tmp_path / f"frame{10 - i * 5}.jpg"), photos[name])  # 10, 5, 0: natural order
     names = [i.result for i in model.stream(tmp_path)]
-    assert [len(r) for r in names] == [len(model.detect(photos[n])) for n in ("street_4.jpg", "street_1.jpg", "group_t1.jpg")]
+    order = ("street_4.jpg", "street_1.jpg", "group_t1.jpg")
+    assert [len(r) for r in names] == [len(model.detect(photos[n])) for n in order]
     assert len(list(model.stream(str(tmp_path / "frame1*.jpg")))) == 1
     nv21 = [to_format(photos["group_t1.jpg"], "nv21")] * 3
     items = list(model.stream(nv21, format="nv21"))
@@ -161,7 +162,8 @@ class _Mjpeg(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             for jpg in self.frames:
-                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg) + jpg + b"\r\n")
+                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
+                self.wfile.write(head + jpg + b"\r\n")
                 time.sleep(self.period)
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -218,7 +220,8 @@ def test_bad_sources(tmp_path):
 
 def test_frames_whose_size_changes_keep_working(photos):
     model = cached_model("onnxruntime")
-    frames = [photos["group_t1.jpg"], photos["street_4.jpg"][:400], photos["group_t1.jpg"][::2, ::2], photos["street_1.jpg"]]
+    frames = [photos["group_t1.jpg"], photos["street_4.jpg"][:400], photos["group_t1.jpg"][::2, ::2],
+              photos["street_1.jpg"]]
     items = list(model.stream(frames, track=True))
     assert [len(i.result) >= 1 for i in items] == [True] * 4 and all(i.result.track_ids is not None for i in items)
 

@@ -153,7 +153,8 @@ def test_validate_depth_maps_between_contracts(tmp_path):
     strict = run_python("-m", "edgecv", "validate", *map(str, files), "--scene", str(SCENE), "--min-depth-agreement",
                         "1.01", timeout=600)
     assert strict.returncode == 1 and "depth_agreement" in strict.stdout
-    wrong = run_python("-m", "edgecv", "validate", *map(str, files), "--images", str(SHARED / "images" / "group_t1.jpg"))
+    wrong = run_python("-m", "edgecv", "validate", *map(str, files),
+                       "--images", str(SHARED / "images" / "group_t1.jpg"))
     assert wrong.returncode == 2 and "--scene" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
@@ -215,7 +216,8 @@ def _plane_view(centre, f=300.0, size=(120, 160), tilt=0.0):
 
 
 def test_synthetic_scene_geometry():
-    views = {0: _plane_view([0, 0, 0]), 1: _plane_view([0.3, 0, 0], tilt=0.05), 2: _plane_view([-0.3, 0.1, 0], tilt=-0.05)}
+    views = {0: _plane_view([0, 0, 0]), 1: _plane_view([0.3, 0, 0], tilt=0.05),
+             2: _plane_view([-0.3, 0.1, 0], tilt=-0.05)}
     pairs = {0: [1, 2], 1: [0, 2], 2: [0, 1]}
     mask, counts, fused = filter_depth(views[0], [views[1], views[2]], FusionParams(min_views=2))
     # Expected: the reference pixels whose plane point both sources see (projected analytically).
@@ -296,7 +298,8 @@ def _edit_cam(scene_dir, view, edit):
 
 
 @pytest.mark.parametrize("case,match", [
-    ("zero extrinsic", "last row must be 0 0 0 1"), ("zero intrinsics", "positive fx"), ("swapped depth range", "ambiguous"),
+    ("zero extrinsic", "last row must be 0 0 0 1"), ("zero intrinsics", "positive fx"),
+    ("swapped depth range", "ambiguous"),
     ("pair duplicate source", "source twice"),
     ("pair trailing tokens", "extra tokens"), ("pair unknown view", "without cam files"),
     ("duplicate cam index", "two cam files for view 3"), ("non-numeric cam name", "named <view number>_cam.txt"),
@@ -333,7 +336,8 @@ def test_scene_checks_before_inference(case, match, tmp_path):
     with pytest.raises(SceneError, match=match):
         load_scene(d)
     out = run_python("-m", "edgecv", "mvs", str(d), "--out", str(tmp_path / "out"), "--engine", "mnn")
-    assert out.returncode == 2 and "Traceback" not in out.stderr and "[#" not in out.stderr  # no progress bar: no inference
+    # no progress bar: no inference
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "[#" not in out.stderr
 
 
 def test_resized_scene_with_scaled_intrinsics(tmp_path, mnn_maps, module_cache):

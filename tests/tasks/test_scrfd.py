@@ -62,7 +62,8 @@ def test_engines_agree_with_onnxruntime(engine, photo, photos):
     ref = cached_model("onnxruntime").detect(photos[photo])
     got = cached_model(engine).detect(photos[photo])
     row = compare_faces(ref, got)
-    assert row["missing"] == row["extra"] == 0 and row["min_iou"] >= 0.98 and row["matched"] == len(ref) > 0, f"{engine} vs ORT on {photo}"
+    assert row["missing"] == row["extra"] == 0 and row["min_iou"] >= 0.98 and row["matched"] == len(ref) > 0, \
+        f"{engine} vs ORT on {photo}"
     assert row["max_landmark_px"] <= 1.0
     assert row["max_score_diff"] < 1e-3
 

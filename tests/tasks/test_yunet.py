@@ -164,7 +164,8 @@ def test_licences_are_data(tmp_path, monkeypatch, caplog):
 
 
 def test_cli_default_model_is_licence_clean(tmp_path):
-    out = run_python("-m", "edgecv", "detect", str(SHARED / "images" / "group_t1.jpg"), "--out", str(tmp_path), "--json")
+    out = run_python("-m", "edgecv", "detect", str(SHARED / "images" / "group_t1.jpg"), "--out", str(tmp_path),
+                     "--json")
     assert out.returncode == 0, out.stderr[-1000:]
     doc = json.loads(out.stdout)
     assert doc["model"] == "yunet_n_640" and doc["results"][0]["count"] == 6

@@ -10,4 +10,5 @@ from .result import Face, Faces
 #: What a face model's calibration photos should show (said when a calibration folder is too small).
 CALIBRATION_ADVICE = "for faces: large, small and turned faces, in the light and scenes of the deployment"
 
-__all__ = ["Face", "Faces", "GATES", "CALIBRATION_ADVICE", "compare_faces", "summarize_faces", "iou_matrix", "match_boxes"]
+__all__ = ["Face", "Faces", "GATES", "CALIBRATION_ADVICE", "compare_faces", "summarize_faces", "iou_matrix",
+           "match_boxes"]

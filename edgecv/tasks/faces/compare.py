@@ -20,7 +20,8 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
     ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     inter = iw * ih
-    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    union = area_a + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
@@ -52,7 +53,8 @@ def compare_faces(reference: Faces, other: Faces) -> Dict[str, Any]:
     return {**match_counts(len(reference), len(other), len(pairs)),
             "mean_iou": float(np.mean(ious)) if ious else 1.0, "min_iou": min(ious, default=1.0),
             "max_landmark_px": lm_px, "landmark_nme": float(np.mean(nme)) if nme else 0.0,
-            "max_score_diff": max((abs(float(reference.scores[i] - other.scores[j])) for i, j, _ in pairs), default=0.0)}
+            "max_score_diff": max((abs(float(reference.scores[i] - other.scores[j])) for i, j, _ in pairs),
+                                  default=0.0)}
 
 
 def summarize_faces(rows: List[Dict[str, Any]]) -> Dict[str, Any]:

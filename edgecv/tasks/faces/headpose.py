@@ -212,7 +212,8 @@ def head_pose(landmarks: np.ndarray, image_size, model: str = "5pt", camera: Opt
     try:
         lm = np.asarray(landmarks, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"landmarks must be numeric (K, 2) or (N, K, 2) pixels, got {landmarks!r:.60}") from None
+        raise InvalidInputError(
+            f"landmarks must be numeric (K, 2) or (N, K, 2) pixels, got {landmarks!r:.60}") from None
     if lm.ndim == 2:
         lm = lm[None]
     if lm.ndim != 3 or lm.shape[1:] != (len(points), 2):

@@ -40,6 +40,7 @@ def summarize_depth(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 GATES = {
-    "convert": (Gate("depth_agreement", "min", 0.99, f"share of pixels within {AGREEMENT:.0%} of the reference depth"),),
+    "convert": (Gate("depth_agreement", "min", 0.99,
+                     f"share of pixels within {AGREEMENT:.0%} of the reference depth"),),
     "quantize": (Gate("depth_agreement", "min", 0.90, f"share of pixels within {AGREEMENT:.0%} of the fp32 depth"),),
 }

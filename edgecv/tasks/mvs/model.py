@@ -176,7 +176,8 @@ class PatchmatchNetModel(TaskModel[DepthMap]):
         images, cameras = [], []
         for v in chosen:
             if v.image.shape[:2] != v.camera.size:
-                raise InvalidInputError(f"view {v.index}: image {v.image.shape[:2]} does not match its camera {v.camera.size}")
+                raise InvalidInputError(
+                    f"view {v.index}: image {v.image.shape[:2]} does not match its camera {v.camera.size}")
             images.append(cv2.resize(v.image, (w, h), interpolation=cv2.INTER_AREA))
             cameras.append(v.camera.scaled((h, w)))
         ref = cameras[0]

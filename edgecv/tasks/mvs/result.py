@@ -58,7 +58,8 @@ class DepthMap:
 
     def to_dict(self) -> Dict[str, Any]:
         valid = self.depth[np.isfinite(self.depth) & (self.depth > 0)]
-        return {"task": "mvs", "view": self.index, "height": int(self.depth.shape[0]), "width": int(self.depth.shape[1]),
+        return {"task": "mvs", "view": self.index,
+                "height": int(self.depth.shape[0]), "width": int(self.depth.shape[1]),
                 "count": int(valid.size), "valid_pixels": int(valid.size),
                 "depth_range": [round(float(valid.min()), 4), round(float(valid.max()), 4)] if valid.size else None,
                 "mean_confidence": round(float(self.confidence.mean()), 4)}

@@ -93,8 +93,8 @@ class MvsCamera:
             raise InvalidInputError(f"camera: need 0 < depth_min < depth_max, got {d_min}, {d_max}")
         low, high = DEPTH_LIMITS
         if not (low <= d_min and d_max <= high and d_max / d_min <= MAX_DEPTH_RATIO):
-            raise InvalidInputError(f"camera: depth range {d_min:g}..{d_max:g} is outside {low:g}..{high:g} scene units "
-                                    f"or spans more than a factor {MAX_DEPTH_RATIO:g}")
+            raise InvalidInputError(f"camera: depth range {d_min:g}..{d_max:g} is outside {low:g}..{high:g} "
+                                    f"scene units or spans more than a factor {MAX_DEPTH_RATIO:g}")
         if not (0 < h <= 1 << 16 and 0 < w <= 1 << 16):
             raise InvalidInputError(f"camera: size must be (H, W) in 1..65536, got {self.size}")
         object.__setattr__(self, "K", K)

@@ -47,8 +47,8 @@ def compare_poses(reference: Poses, other: Poses) -> Dict[str, Any]:
             d = np.linalg.norm(reference.keypoints[i, common, :2] - other.keypoints[j, common, :2], axis=1)
             worst = max(worst, float(d.max()))
             errors.append(float(d.mean()))
-    return {**match_counts(len(reference), len(other), len(pairs)), "max_keypoint_px": worst, "mean_keypoint_px": float(np.mean(errors)) if errors else 0.0,
-            "one_sided_parts": one_sided}
+    return {**match_counts(len(reference), len(other), len(pairs)), "max_keypoint_px": worst,
+            "mean_keypoint_px": float(np.mean(errors)) if errors else 0.0, "one_sided_parts": one_sided}
 
 
 def summarize_poses(rows: List[Dict[str, Any]]) -> Dict[str, Any]:

@@ -180,7 +180,8 @@ class OpenPoseModel(ImageTaskModel[Poses]):
             heatmaps, pafs = joint[:, :19], joint[:, 19:]
         heatmaps = heatmaps.reshape(heatmaps.shape[-3:]) if heatmaps.ndim == 4 else heatmaps
         pafs = pafs.reshape(pafs.shape[-3:]) if pafs.ndim == 4 else pafs
-        if heatmaps.ndim != 3 or heatmaps.shape[0] < NUM_PARTS or pafs.ndim != 3 or heatmaps.shape[1:] != pafs.shape[1:]:
+        if (heatmaps.ndim != 3 or heatmaps.shape[0] < NUM_PARTS or pafs.ndim != 3
+                or heatmaps.shape[1:] != pafs.shape[1:]):
             raise ModelContractError(f"unexpected OpenPose output shapes: heatmaps {heatmaps.shape}, pafs {pafs.shape}")
         return heatmaps, pafs
 

@@ -47,7 +47,8 @@ class Poses(ItemsMixin, FrameResultMixin):
         return COCO18_NAMES
 
     def __getitem__(self, i: int) -> Pose:
-        return Pose(self.keypoints[i], float(self.scores[i]), None if self.track_ids is None else int(self.track_ids[i]))
+        track = None if self.track_ids is None else int(self.track_ids[i])
+        return Pose(self.keypoints[i], float(self.scores[i]), track)
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready: ``{"task": "openpose", "count": n, "people": [{"score", "keypoints": {name: [x, y, s]},

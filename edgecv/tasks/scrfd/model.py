@@ -76,8 +76,8 @@ class ScrfdModel(FaceDetectorModel):
 
     def _decode(self, outputs: Dict[str, np.ndarray], o: Dict[str, Any], scale: Tuple[float, float],
                 image_wh: Tuple[float, float]) -> Decoded:
-        levels = [(s, rows(outputs[sn], 1, sn), rows(outputs[bn], 4, bn), None if kn is None else rows(outputs[kn], 10, kn))
-                  for s, sn, bn, kn in self._levels]
+        levels = [(s, rows(outputs[sn], 1, sn), rows(outputs[bn], 4, bn),
+                   None if kn is None else rows(outputs[kn], 10, kn)) for s, sn, bn, kn in self._levels]
         return _core.decode_scrfd(levels, (self.input_size[1], self.input_size[0]), self.num_anchors,
                                   o["score_threshold"], o["iou_threshold"], o["pre_nms_top_k"], o["max_faces"], scale,
                                   image_wh)
