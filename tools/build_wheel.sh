@@ -39,8 +39,10 @@ if [ "$arch" = pure ]; then  # scikit-build-core without CMake: the package's Py
   "$py" -m pip wheel . --no-deps --no-build-isolation -w "$out" -C wheel.cmake=false -C wheel.py-api=py3 \
     >"build/wheel-$arch/pip.log" 2>&1 || { tail -30 "build/wheel-$arch/pip.log" >&2; exit 1; }
   wheel=$(ls "$out"/edgecv-*-py3-none-any.whl)
-  if "$py" -m zipfile -l "$wheel" | grep -qE '\.(so|pyd|dylib)'; then echo "the pure wheel holds a binary" >&2; exit 1; fi
-  "$py" -m zipfile -l "$wheel" | grep -q "edgecv/manifests/yunet_n_640.json" || { echo "no manifests in $wheel" >&2; exit 1; }
+  # (the listing is read whole first: `grep -q` in a pipe closes it early, and pipefail counts the writer's broken pipe)
+  listing=$("$py" -m zipfile -l "$wheel")
+  if grep -qE '\.(so|pyd|dylib)' <<<"$listing"; then echo "the pure wheel holds a binary" >&2; exit 1; fi
+  grep -q "edgecv/manifests/yunet_n_640.json" <<<"$listing" || { echo "no manifests in $wheel" >&2; exit 1; }
   cp "$wheel" dist/
   echo "dist/$(basename "$wheel")  ($(du -k "$wheel" | cut -f1) KiB, no compiled code)"
   exit 0
@@ -83,7 +85,7 @@ for lib in $needed; do
   case "$lib" in libc.so.6|libm.so.6|libpthread.so.0|libdl.so.2|ld-linux-*|libgcc_s.so.1|libstdc++.so.6) ;;
     *) echo "the extension needs $lib, which a manylinux wheel may not assume" >&2; exit 1 ;; esac
 done
-if strings -a "$so" | grep -qF "$root"; then
+if strings -a "$so" | grep -F "$root" >/dev/null; then  # (not -q: an early exit breaks the pipe)
   echo "the extension contains the build path $root" >&2; exit 1
 fi
 glibc=$("$readelf" -V "$so" | grep -o "GLIBC_2\.[0-9]*" | sort -t. -k2 -n -u | tail -1)
