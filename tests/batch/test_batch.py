@@ -296,10 +296,28 @@ def test_mvs_depth_maps_on_ray_equal_the_local_ones(shared, tmp_path, monkeypatc
 def test_batch_over_a_scene_folder_gives_one_row_per_reference_view(shared, tmp_path):
     from edgecv import batch
 
-    scene = shared / "data" / "mvs_office_8view"
-    summary = batch.run([str(scene)], "patchmatchnet_640x416_n5", out=tmp_path, workers=2)
-    rows = _rows(tmp_path)
-    assert summary.errors == 0 and sorted(r["frame"] for r in rows) == list(range(8))
+    # five of the eight views (the model's view count), with pair.txt narrowed to them: every view a reference once
+    keep = [0, 1, 3, 4, 7]
+    source, scene = shared / "data" / "mvs_office_8view", tmp_path / "scene"
+    for sub, suffix in (("images", ".jpg"), ("cams", "_cam.txt")):
+        (scene / sub).mkdir(parents=True)
+        for v in keep:
+            shutil.copyfile(source / sub / f"{v:08d}{suffix}", scene / sub / f"{v:08d}{suffix}")
+    lines = (source / "pair.txt").read_text().split()
+    pairs, at = {}, 1
+    for _ in range(int(lines[0])):
+        view, count = int(lines[at]), int(lines[at + 1])
+        pairs[view] = [(int(lines[at + 2 + 2 * k]), lines[at + 3 + 2 * k]) for k in range(count)]
+        at += 2 + 2 * count
+    text = [str(len(keep))]
+    for v in keep:
+        sources = [f"{s} {score}" for s, score in pairs[v] if s in keep]
+        text += [str(v), f"{len(sources)} " + " ".join(sources)]
+    (scene / "pair.txt").write_text("\n".join(text) + "\n")
+    out = tmp_path / "out"
+    summary = batch.run([str(scene)], "patchmatchnet_640x416_n5", out=out, workers=2)
+    rows = _rows(out)
+    assert summary.errors == 0 and sorted(r["frame"] for r in rows) == keep
     for r in rows:
         doc = json.loads(r["result"])
         assert doc["view"] == r["frame"] and doc["valid_pixels"] > 0.5 * doc["height"] * doc["width"]

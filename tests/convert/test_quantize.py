@@ -292,12 +292,15 @@ def test_the_same_command_writes_byte_identical_files(int8, tmp_path):
 
 def test_a_model_that_is_not_faster_is_not_written_unless_asked(tmp_path):
     small = SHARED / "models" / "scrfd_500m_bnkps_640" / "scrfd_500m_bnkps.onnx"
-    result = quantize_file(small, CALIB, to=["openvino"], out_dir=tmp_path / "a", min_speedup=50.0)
+    files = sorted(CALIB.iterdir())
+    calib, holdout = _copy(files[:16], tmp_path / "calib"), _copy(files[-4:], tmp_path / "holdout")
+    result = quantize_file(small, calib, holdout=holdout, to=["openvino"], out_dir=tmp_path / "a", min_speedup=50.0)
     outcome = result.outcomes["openvino"]
     assert outcome.passed and outcome.speedup is not None and outcome.speedup < 50
     assert "not written" in outcome.not_written and "--keep-slower" in outcome.not_written
     assert not list((tmp_path / "a").glob("*.ov.*")) and "not written" in result.table()
-    kept = quantize_file(small, CALIB, to=["openvino"], out_dir=tmp_path / "b", min_speedup=50.0, keep_slower=True)
+    kept = quantize_file(small, calib, holdout=holdout, to=["openvino"], out_dir=tmp_path / "b", min_speedup=50.0,
+                         keep_slower=True)
     meta = json.loads(kept.metadata_files[0].read_text())["quantization"]["engines"]["openvino"]
     assert meta["speedup"] == pytest.approx(kept.outcomes["openvino"].speedup, abs=1e-3) and meta["ms"] > 0
     assert edgecv.load(kept.files["openvino"][0]).config.precision == "int8"
