@@ -295,6 +295,7 @@ def test_mvs_depth_maps_on_ray_equal_the_local_ones(shared, tmp_path, monkeypatc
 
 def test_batch_over_a_scene_folder_gives_one_row_per_reference_view(shared, tmp_path):
     from edgecv import batch
+    from edgecv.tasks.mvs.scene import read_pair_file
 
     # five of the eight views (the model's view count), with pair.txt narrowed to them: every view a reference once
     keep = [0, 1, 3, 4, 7]
@@ -303,16 +304,11 @@ def test_batch_over_a_scene_folder_gives_one_row_per_reference_view(shared, tmp_
         (scene / sub).mkdir(parents=True)
         for v in keep:
             shutil.copyfile(source / sub / f"{v:08d}{suffix}", scene / sub / f"{v:08d}{suffix}")
-    lines = (source / "pair.txt").read_text().split()
-    pairs, at = {}, 1
-    for _ in range(int(lines[0])):
-        view, count = int(lines[at]), int(lines[at + 1])
-        pairs[view] = [(int(lines[at + 2 + 2 * k]), lines[at + 3 + 2 * k]) for k in range(count)]
-        at += 2 + 2 * count
+    pairs = read_pair_file(source / "pair.txt")  # sources best first; scores written in that order
     text = [str(len(keep))]
     for v in keep:
-        sources = [f"{s} {score}" for s, score in pairs[v] if s in keep]
-        text += [str(v), f"{len(sources)} " + " ".join(sources)]
+        sources = [s for s in pairs[v] if s in keep]
+        text += [str(v), f"{len(sources)} " + " ".join(f"{s} {len(sources) - k}" for k, s in enumerate(sources))]
     (scene / "pair.txt").write_text("\n".join(text) + "\n")
     out = tmp_path / "out"
     summary = batch.run([str(scene)], "patchmatchnet_640x416_n5", out=out, workers=2)
