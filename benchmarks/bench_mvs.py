@@ -23,8 +23,9 @@ os.environ.setdefault("EDGECV_CACHE", tempfile.mkdtemp(prefix="edgecv-bench-"))
 SCENE = REPO.parent / "shared" / "data" / "mvs_office_8view"
 
 CHILD = """
-import json, sys, time, resource
+import json, sys, time
 import edgecv
+from edgecv.system import peak_rss_mb
 from edgecv.tasks.mvs import load_scene
 engine, threads, views = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 scene = load_scene(sys.argv[4])
@@ -33,7 +34,7 @@ model.detect(scene, ref=0)  # warm-up (and conversion on first use)
 times = []
 for ref in scene.views[:views]:
     t0 = time.perf_counter(); model.detect(scene, ref=ref); times.append(time.perf_counter() - t0)
-print(json.dumps({"times": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"times": times, "peak_rss_mb": peak_rss_mb()}))
 """
 
 

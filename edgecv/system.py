@@ -1,4 +1,5 @@
-"""Facts about the machine edgecv runs on, stated once: the CPU cores this process may use and the CPU's name."""
+"""Facts about the machine edgecv runs on, stated once: the CPU cores this process may use, the CPU's name and this
+process's peak memory."""
 
 from __future__ import annotations
 
@@ -27,4 +28,24 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown cpu"
 
 
-__all__ = ["cpu_count", "cpu_model"]
+def peak_rss_mb() -> float:
+    """This process's peak resident set in MB since it started (exec'd), from ``/proc/self/status`` (VmHWM).
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries that over from the process that forked this one, so
+    a worker started by a 1 GB parent reports 1 GB whatever it used itself. Falls back to ``ru_maxrss`` where
+    there is no ``/proc`` (macOS reports bytes there, Linux kB)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+__all__ = ["cpu_count", "cpu_model", "peak_rss_mb"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import resource
 import sys
 import time
 from typing import Any, Dict, List, Tuple
@@ -27,6 +26,7 @@ def _percentiles(seconds: List[float]) -> Dict[str, float]:
 def measure(request: Dict[str, Any]) -> Dict[str, Any]:
     from edgecv.image import read_image
     from edgecv.loading import load
+    from edgecv.system import peak_rss_mb
     from edgecv.tasks import IMAGE, get_task
 
     model = load(request["model"], engine=request.get("engine"), threads=request["threads"], trust=True,
@@ -60,9 +60,8 @@ def measure(request: Dict[str, Any]) -> Dict[str, Any]:
     with open(request["results"], "wb") as f:
         pickle.dump(results, f)
     e, d = _percentiles(engine_s), _percentiles(detect_s)
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"p50_ms": e["p50"], "p95_ms": e["p95"], "detect_p50_ms": d["p50"], "detect_p95_ms": d["p95"],
-            "rss_mb": round(rss_kb / 1024.0, 1), "task": model.task, "precision": model.config.precision,
+            "rss_mb": round(peak_rss_mb(), 1), "task": model.task, "precision": model.config.precision,
             "engine": model.engine.name, "fp16": bool(model.engine.fp16)}
 
 

@@ -86,6 +86,18 @@ def test_a_broken_file_costs_one_row_not_the_benchmark(int8_folder, tmp_path):
     assert "ChecksumError" in by_precision["int8"].error
 
 
+def test_each_row_reports_its_own_workers_peak_memory():
+    # Linux carries getrusage's peak RSS over fork + exec: a worker started by a big parent used to report the
+    # parent's peak. Make this process big, then check the row holds the worker's own figure.
+    ballast = bytearray(700 * 1024 * 1024)
+    ballast[::4096] = b"\1" * len(ballast[::4096])  # touch every page so it is resident
+    report = bench(SCRFD, images=IMAGES[:1], engines=["onnxruntime"], precisions=["fp32"], threads=[1], repeat=2,
+                   warmup=0, save_profile=False)
+    (row,) = report.rows
+    assert row.error is None and 50 < row.rss_mb < 600, row
+    del ballast
+
+
 def test_cli_bench(int8_folder, tmp_path):
     proc = run_python("-m", "edgecv", "bench", SCRFD, "--images", str(IMAGES[0]), "--engines", "onnxruntime",
                       "--precisions", "int8")
