@@ -4,6 +4,7 @@ If they are absent the run fails loudly: nothing is skipped silently."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -89,3 +90,16 @@ def run_without_module(module: str, statement: str, catch: str):
             f"except edgecv.errors.{catch} as e:\n"
             "    print('OK', e)\n")
     return run_python("-c", code)
+
+
+@pytest.fixture
+def edgecv_log():
+    """The records edgecv's loggers emit during the test, caught on the ``edgecv`` logger itself (pytest's caplog,
+    on the root logger, came back empty here after the quantisation tests although the records were emitted)."""
+    records: list = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("edgecv")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)

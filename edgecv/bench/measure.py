@@ -16,11 +16,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from .. import store
 from ..engines import check_threads
 from ..errors import InvalidInputError, ModelNotFoundError
+from ..fileio import write_text
 from ..loading import ModelFiles, fp32_models, looks_like_path, quantized_models, source_model
 from ..store.metadata import read_sidecar
 from ..store.profiles import device, model_key, save_rows
 from ..targets import ENGINE_NAMES, REFERENCE, TARGETS, parse_targets
-from ..tasks import IMAGE, TaskSpec, get_task
+from ..tasks import IMAGE, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,17 @@ def _profile_key(model: Union[str, os.PathLike], reference: Path) -> str:
     return model_key(str(model), None if _is_name(model) else reference)
 
 
-def _quantise_on_the_way(model, reference: Path, calib: Path, engines, precisions, threads: int,
+def _quantise_on_the_way(spec: TaskSpec, model, reference: Path, calib: Path, engines, precisions, threads: int,
                          progress) -> List[Path]:
-    """Quantise into the cache (reused while the model and the calibration folder are the same)."""
+    """Quantise into the cache (reused while the model and the calibration folder are the same). An engine whose
+    files failed their gates on this calibration folder is remembered (``<name>_<precision>.failed.json``) and not
+    searched again: MNN's layer search takes minutes; delete that file to retry."""
     from ..convert import calibration
+    from ..errors import QuantizationError
     from ..loading import quantize
 
     work = store.cache_dir() / "bench" / store.sha256_file(reference)[:16] / "quantized"
+    calib_sha = calibration.split_calibration(spec, calib).describe()["calibration"]["sha256"]
     folders = []
     for precision in precisions:
         if precision == "fp32":
@@ -115,22 +120,39 @@ def _quantise_on_the_way(model, reference: Path, calib: Path, engines, precision
         done = set()
         if sidecar is not None:
             q = sidecar.raw.get("quantization") or {}
-            spec = get_task(sidecar.task)
-            same = q.get("calibration", {}).get("sha256") == calibration.split_calibration(spec, calib).describe()[
-                "calibration"]["sha256"]
-            done = set(sidecar.raw.get("files") or {}) if same else set()
-        todo = [e for e in wanted if e not in done]
+            if q.get("calibration", {}).get("sha256") == calib_sha:
+                done = set(sidecar.raw.get("files") or {})
+        failures_file = work / f"{name}_{precision}.failed.json"
+        failed_before = _read_failures(failures_file, calib_sha)
+        for engine in [e for e in wanted if e in failed_before and e not in done]:
+            log.warning("%s %s failed its gates on this calibration folder in an earlier bench (%s); not quantised "
+                        "again (delete %s to retry)", engine, precision, "; ".join(failed_before[engine]),
+                        failures_file)
+        todo = [e for e in wanted if e not in done and e not in failed_before]
         if todo:
-            from ..errors import QuantizationError
-
             try:
                 # bench measures every candidate, faster or not: the table says which pays
                 quantize(model, calib, precision=precision, to=todo, out_dir=work, threads=threads, progress=progress,
                          keep_slower=True)
             except QuantizationError as exc:  # engines that failed their gates are simply not benchmarked
                 log.warning("%s", exc)
+                if exc.result is not None and exc.result.failed:
+                    doc = {"calibration": calib_sha, "engines": {**failed_before, **exc.result.failed}}
+                    write_text(failures_file, json.dumps(doc, indent=1, sort_keys=True))
         folders.append(work)
     return folders
+
+
+def _read_failures(path: Path, calib_sha: str) -> Dict[str, List[str]]:
+    """Engine -> reasons its files failed their gates in an earlier bench on the calibration set ``calib_sha``
+    (empty when there were none, the set changed or the file is unreadable)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("calibration") != calib_sha or not isinstance(doc.get("engines"), dict):
+        return {}
+    return {str(e): [str(r) for r in reasons] for e, reasons in doc["engines"].items() if isinstance(reasons, list)}
 
 
 def bench(model: Union[str, os.PathLike], *, images: Optional[Sequence[Union[str, os.PathLike]]] = None,
@@ -180,7 +202,8 @@ def bench(model: Union[str, os.PathLike], *, images: Optional[Sequence[Union[str
         candidates = fp32_models(model, reference, spec.name, [REFERENCE]) + candidates
     folders = [Path(q) for q in quantized]
     if calib is not None:
-        folders += _quantise_on_the_way(model, reference, Path(calib), engines, precisions, max(thread_counts), report)
+        folders += _quantise_on_the_way(spec, model, reference, Path(calib), engines, precisions, max(thread_counts),
+                                        report)
     candidates += quantized_models(folders, engines, precisions)
     wanted = [c for c in candidates if c.precision in precisions or (c.engine, c.precision) == (REFERENCE, "fp32")]
     missing = [p for p in precisions if not any(c.precision == p for c in wanted)]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from edgecv.bench import bench
 from edgecv.convert.quantize import quantize as quantize_file
 from edgecv.errors import InvalidInputError
 from edgecv.store import profiles
+from edgecv.store import sha256_file
 from edgecv.system import cpu_count, cpu_model
 
 from conftest import SCRFD, SHARED, run_python
@@ -96,6 +99,30 @@ def test_each_row_reports_its_own_workers_peak_memory():
     (row,) = report.rows
     assert row.error is None and 50 < row.rss_mb < 600, row
     del ballast
+
+
+def test_a_failed_quantisation_is_not_searched_again_on_the_same_calibration(tmp_path, module_cache, edgecv_log):
+    # MNN's INT8 layer search takes minutes; when an engine failed its gates on a calibration folder, the next
+    # bench on the same folder says so and measures what there is instead of searching again.
+    from edgecv.convert.calibration import split_calibration
+    from edgecv.tasks import get_task
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for f in sorted(CALIB.iterdir())[:22]:
+        shutil.copyfile(f, calib / f.name)
+    sha = split_calibration(get_task("scrfd"), calib).describe()["calibration"]["sha256"]
+    work = Path(os.environ["EDGECV_CACHE"]) / "bench" / sha256_file(SCRFD_ONNX)[:16] / "quantized"
+    work.mkdir(parents=True)
+    record = work / f"{SCRFD}_int8.failed.json"
+    record.write_text(json.dumps({"calibration": sha, "engines": {"onnxruntime": ["recall 0.5 < 0.98"]}}))
+    with pytest.raises(InvalidInputError, match="no int8 files"):
+        bench(SCRFD, images=IMAGES[:1], engines=["onnxruntime"], precisions=["int8"], calib=calib, repeat=1,
+              warmup=0, save_profile=False)
+    said = [r.getMessage() for r in edgecv_log]
+    assert any("onnxruntime int8 failed its gates on this calibration folder in an earlier bench (recall 0.5 < 0.98)"
+               in m and str(record) in m for m in said), said
+    assert sorted(p.name for p in work.iterdir()) == [record.name]  # nothing was quantised
 
 
 def test_cli_bench(int8_folder, tmp_path):

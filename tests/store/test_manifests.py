@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import shutil
 
 import pytest
@@ -40,19 +38,6 @@ def test_file_without_url_says_to_use_a_mirror(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGECV_CACHE", str(tmp_path / "cache"))
     with pytest.raises(DownloadError, match="no public download URL"):
         edgecv.load("lightweight_openpose_hpe0001")
-
-
-@pytest.fixture
-def edgecv_log():
-    """The records edgecv's loggers emit during the test, caught on the ``edgecv`` logger itself (pytest's caplog,
-    on the root logger, came back empty here after the quantisation tests although the records were emitted)."""
-    records: list = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("edgecv")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 def test_converted_engine_files_are_cached_and_reverified(tmp_path, monkeypatch, edgecv_log):
