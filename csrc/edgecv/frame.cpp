@@ -316,8 +316,8 @@ inline void finish_stores() {
 }
 
 // The common case of detect() on an image: a 3-channel BGR/RGB picture already at its network size (OpenCV
-// resized it), upright. No sampling is needed: one pass de-interleaves, normalises and pads, row by row, and the
-// inner loops are plain enough for the compiler to vectorise. Same result as run<>() (the taps are identities).
+// resized it), upright. No sampling is needed: one pass de-interleaves, normalises and pads, row by row. Same result
+// as run<>() (the taps are identities).
 bool copy_unscaled(const FrameView& f, const FrameParams& p, float* dst) {
   const bool three = f.format == PixelFormat::BGR || f.format == PixelFormat::RGB;
   if (!three || p.rotation != 0 || f.width != p.resized_width || f.height != p.resized_height ||
@@ -331,21 +331,42 @@ bool copy_unscaled(const FrameView& f, const FrameParams& p, float* dst) {
     shift[c] = -p.mean[c] / p.std[c];
   }
   const int w = p.resized_width;
-  // One thread: splitting the rows over the engine's threads measured slower here (ONNX Runtime's and MNN's
-  // workers still hold the cores right after a call).
-  std::vector<float> line(static_cast<std::size_t>(p.out_width));  // one output row, hot in L1
+  // A table per channel turns each byte into its normalised float: the table lookups de-interleave the three
+  // channels in one pass over the row (0.42 against 0.84 ms for the three strided passes it replaces, 640x443
+  // into 640x640, bit-identical: each entry is the same expression). One thread: splitting the rows over the
+  // engine's threads measured slower here (ONNX Runtime's and MNN's workers still hold the cores after a call).
+  float table[3][256];
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) table[c][v] = static_cast<float>(v) * scale[c] + shift[c];
+  const float* t0 = table[0];
+  const float* t1 = table[1];
+  const float* t2 = table[2];
+  const int s0 = swap ? 2 : 0, s2 = swap ? 0 : 2;  // output channel c reads stored channel (swap ? 2 - c : c)
+  std::vector<float> lines(3 * static_cast<std::size_t>(p.out_width));  // one output row per channel, hot in L1
+  float* line[3] = {lines.data(), lines.data() + p.out_width, lines.data() + 2 * p.out_width};
+  float pad[3];
   for (int c = 0; c < 3; ++c) {
-    const int s = swap ? 2 - c : c;
-    const float sc = scale[c], sh = shift[c], pad = p.pad_pixel * sc + sh;
-    std::fill(line.begin() + w, line.end(), pad);
-    for (int y = 0; y < p.resized_height; ++y) {
-      const std::uint8_t* row = f.data + y * f.row_stride;
-      for (int x = 0; x < w; ++x) line[x] = static_cast<float>(row[3 * x + s]) * sc + sh;
-      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line.data(), p.out_width);
+    pad[c] = p.pad_pixel * scale[c] + shift[c];
+    std::fill(line[c] + w, line[c] + p.out_width, pad[c]);
+  }
+  for (int y = 0; y < p.resized_height; ++y) {
+    const std::uint8_t* row = f.data + y * f.row_stride;
+    float* l0 = line[0];
+    float* l1 = line[1];
+    float* l2 = line[2];
+    for (int x = 0; x < w; ++x) {
+      const std::uint8_t* px = row + 3 * x;
+      l0[x] = t0[px[s0]];
+      l1[x] = t1[px[1]];
+      l2[x] = t2[px[s2]];
     }
-    std::fill(line.begin(), line.begin() + w, pad);
+    for (int c = 0; c < 3; ++c)
+      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line[c], p.out_width);
+  }
+  for (int c = 0; c < 3; ++c) {
+    std::fill(line[c], line[c] + w, pad[c]);
     for (int y = p.resized_height; y < p.out_height; ++y)
-      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line.data(), p.out_width);
+      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line[c], p.out_width);
   }
   finish_stores();
   return true;
