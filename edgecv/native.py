@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,13 @@ else:
 
         core = _python_core
 
-        log.info("edgecv's compiled core is not installed (%s): using the pure-Python core", exc)
+        checkout = Path(__file__).resolve().parents[1]
+        if (checkout / "csrc").is_dir() and (checkout / "pyproject.toml").is_file():
+            # Python started in (or with sys.path on) a clone: its unbuilt tree shadows the installed package
+            log.warning("edgecv is imported from the unbuilt source checkout %s, not the installed package: using the "
+                        "slower pure-Python core. Run Python from another folder (or `python -P`), or build the "
+                        "checkout in place.", checkout)
+        else:
+            log.info("edgecv's compiled core is not installed (%s): using the pure-Python core", exc)
 
 __all__ = ["core", "KIND", "ENV_CORE"]

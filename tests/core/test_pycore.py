@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import PHOTOS, SCRFD, SHARED, cached_model, run_python
+from conftest import PHOTOS, REPO, SCRFD, SHARED, cached_model, run_python
 
 from edgecv import _core as native
 from edgecv import _pycore as python
@@ -239,6 +239,15 @@ def test_core_selection(tmp_path):
               "print(len(edgecv.load('yunet_n_640').detect(sys.argv[1])))")
     out = run_python("-c", hidden, str(SHARED / "images" / "group_t1.jpg"))
     assert out.stdout.split() == ["python", "6"], out.stderr[-800:]
+    assert "source checkout" not in out.stderr  # an installed package without its compiled core: no warning
+    # Python started at the root of a clone imports the unbuilt tree: it works on the Python core, and says why
+    import subprocess
+    import sys
+
+    code = "import edgecv.native as n; print(n.KIND, n.__file__)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["python", str(REPO / "edgecv" / "native.py")], out.stderr[-800:]
+    assert "imported from the unbuilt source checkout" in out.stderr and "python -P" in out.stderr
     out = run_python("-c", "import os, sys; os.environ['EDGECV_CORE'] = 'native'; sys.modules['edgecv._core'] = None\n"
                            "try:\n    import edgecv\n"
                            "except ImportError as e:\n    print('refused', 'EDGECV_CORE=native' in str(e))")
