@@ -100,4 +100,5 @@ class MnnInt8:
                          [str(self.source), str(target), str(config_path)], "quantisation")
         if not target.is_file() or target.stat().st_size == 0 or "Quantize model done" not in text:
             raise ConversionError("MNN quantisation wrote no model: " + " ".join(text.strip().splitlines()[-3:])[:300])
+        mnn_tools.stable_uuid(target)
         return [target]

@@ -110,5 +110,13 @@ class MnnEngine(Engine):
             inputs = [mnn.expr.const(np.ascontiguousarray(a, dtype=np.float32), list(a.shape), mnn.expr.NCHW)
                       for a in feeds.values()]
             outs = self._probe_module.forward(inputs)
-            return {n: np.array(mnn.expr.convert(v, mnn.expr.NCHW).read(), dtype=np.float32, copy=True)
-                    for n, v in zip(tensors, outs)}
+            result = {}
+            for name, var in zip(tensors, outs):
+                # The converted variable must outlive the copy: read() returns a view of its memory without a
+                # reference to it, and a temporary freed before np.array copied left malloc's bookkeeping in the
+                # first and last values (int8 models, where the conversion makes a new variable). That noise
+                # reordered the INT8 layer search from run to run.
+                nchw = mnn.expr.convert(var, mnn.expr.NCHW)
+                result[name] = np.array(nchw.read(), dtype=np.float32, copy=True)
+                del nchw
+            return result

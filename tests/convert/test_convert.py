@@ -123,6 +123,20 @@ def test_convert_cli(tmp_path):
     assert len(model.detect(SHARED / "images" / "group_t1.jpg")) == 6
 
 
+def test_mnn_files_are_byte_identical_from_run_to_run(tmp_path):
+    # MNN's converter stamps a random UUID into every file; edgecv derives it from the rest of the file instead,
+    # so the same ONNX gives the same bytes (and the same sha256 in the metadata) every time.
+    import re
+
+    onnx = SHARED / "models" / "yunet" / "yunet_n_640_640.onnx"
+    files = [convert(onnx, "yunet", out_dir=tmp_path / k, to=["mnn"]).files["mnn"][0] for k in "ab"]
+    data = [f.read_bytes() for f in files]
+    assert data[0] == data[1]
+    stamps = re.findall(rb"\x24\x00\x00\x00([0-9a-f-]{36})", data[0])
+    assert len(stamps) == 1 and stamps[0] != b"0" * 36
+    assert len(edgecv.load(files[0]).detect(SHARED / "images" / "group_t1.jpg")) == 6
+
+
 def _pose_outputs(files, x):
     return {eng: create_engine(eng, paths).run({"data": x}) for eng, paths in files.items()}
 

@@ -147,6 +147,23 @@ def test_mnn_int8_and_fp16(tmp_path, module_cache):
     model = edgecv.load(out / "s_int8.mnn", threads=2)
     assert model.config.precision == "int8"
     assert len(model.detect(SHARED / "images" / "group_t1.jpg")) >= 5
+    # The layer search probes intermediate tensors of the INT8 model: the same values every time, near fp32's. They
+    # used to be copied from a freed temporary (malloc's bookkeeping in the first and last values), which
+    # reordered the search from run to run and made MNN INT8 unreproducible.
+    from edgecv.convert.mnn_int8 import read_network
+    from edgecv.engines import create_engine
+
+    fp32_file = edgecv.load(SCRFD, engine="mnn").engine.files[0]
+    network = read_network(fp32_file, tmp_path)
+    probes = network.probes([la.name for la in network.weighted])
+    names = list(dict.fromkeys(t for pair in list(probes.values())[:4] for t in pair))
+    feeds = model.prepare(SHARED / "images" / "group_t1.jpg").feeds
+    reference = create_engine("mnn", [fp32_file], threads=1).probe(feeds, names)
+    runs = [create_engine("mnn", [out / "s_int8.mnn"], threads=1).probe(feeds, names) for _ in range(3)]
+    for name in names:
+        assert all(np.array_equal(runs[0][name], r[name]) for r in runs[1:]), name
+    network_input = names[0]  # the first layer's input: the image, quantised to int8 steps of ~0.016
+    assert np.abs(runs[0][network_input] - reference[network_input]).max() < 0.1
     result = quantize_file(SCRFD_ONNX, calib, holdout=holdout, precision="fp16", to=["mnn", "ncnn"], out_dir=out,
                            name="s", threads=2, keep_slower=True)
     for engine in ("mnn", "ncnn"):
