@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
+from typing import Optional
 
 
 def cpu_count() -> int:
@@ -28,8 +30,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown cpu"
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set in MB since it started (exec'd), from ``/proc/self/status`` (VmHWM).
+def peak_rss_mb() -> Optional[float]:
+    """This process's peak resident set in MB since it started (exec'd), from ``/proc/self/status`` (VmHWM); None
+    where neither ``/proc`` nor ``resource`` tells (Windows).
 
     Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries that over from the process that forked this one, so
     a worker started by a 1 GB parent reports 1 GB whatever it used itself. Falls back to ``ru_maxrss`` where
@@ -41,9 +44,10 @@ def peak_rss_mb() -> float:
                     return int(line.split()[1]) / 1024.0
     except (OSError, ValueError, IndexError):
         pass
-    import resource
-    import sys
-
+    try:
+        import resource
+    except ImportError:
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 

@@ -60,8 +60,9 @@ def measure(request: Dict[str, Any]) -> Dict[str, Any]:
     with open(request["results"], "wb") as f:
         pickle.dump(results, f)
     e, d = _percentiles(engine_s), _percentiles(detect_s)
+    peak = peak_rss_mb()
     return {"p50_ms": e["p50"], "p95_ms": e["p95"], "detect_p50_ms": d["p50"], "detect_p95_ms": d["p95"],
-            "rss_mb": round(peak_rss_mb(), 1), "task": model.task, "precision": model.config.precision,
+            "rss_mb": None if peak is None else round(peak, 1), "task": model.task, "precision": model.config.precision,
             "engine": model.engine.name, "fp16": bool(model.engine.fp16)}
 
 
