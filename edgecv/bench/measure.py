@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -107,7 +108,11 @@ def _quantise_on_the_way(spec: TaskSpec, model, reference: Path, calib: Path, en
     from ..loading import quantize
 
     work = store.cache_dir() / "bench" / store.sha256_file(reference)[:16] / "quantized"
-    calib_sha = calibration.split_calibration(spec, calib).describe()["calibration"]["sha256"]
+
+    @functools.lru_cache(maxsize=1)
+    def calib_sha() -> str:  # read the calibration set only when something cached must be matched against it
+        return calibration.split_calibration(spec, calib).describe()["calibration"]["sha256"]
+
     folders = []
     for precision in precisions:
         if precision == "fp32":
@@ -120,10 +125,10 @@ def _quantise_on_the_way(spec: TaskSpec, model, reference: Path, calib: Path, en
         done = set()
         if sidecar is not None:
             q = sidecar.raw.get("quantization") or {}
-            if q.get("calibration", {}).get("sha256") == calib_sha:
+            if q.get("calibration", {}).get("sha256") == calib_sha():
                 done = set(sidecar.raw.get("files") or {})
         failures_file = work / f"{name}_{precision}.failed.json"
-        failed_before = _read_failures(failures_file, calib_sha)
+        failed_before = _read_failures(failures_file, calib_sha) if failures_file.is_file() else {}
         for engine in [e for e in wanted if e in failed_before and e not in done]:
             log.warning("%s %s failed its gates on this calibration folder in an earlier bench (%s); not quantised "
                         "again (delete %s to retry)", engine, precision, "; ".join(failed_before[engine]),
@@ -137,20 +142,21 @@ def _quantise_on_the_way(spec: TaskSpec, model, reference: Path, calib: Path, en
             except QuantizationError as exc:  # engines that failed their gates are simply not benchmarked
                 log.warning("%s", exc)
                 if exc.result is not None and exc.result.failed:
-                    doc = {"calibration": calib_sha, "engines": {**failed_before, **exc.result.failed}}
+                    sha = exc.result.calibration["calibration"]["sha256"]  # the set quantize() judged on
+                    doc = {"calibration": sha, "engines": {**failed_before, **exc.result.failed}}
                     write_text(failures_file, json.dumps(doc, indent=1, sort_keys=True))
         folders.append(work)
     return folders
 
 
-def _read_failures(path: Path, calib_sha: str) -> Dict[str, List[str]]:
-    """Engine -> reasons its files failed their gates in an earlier bench on the calibration set ``calib_sha``
-    (empty when there were none, the set changed or the file is unreadable)."""
+def _read_failures(path: Path, calib_sha: Callable[[], str]) -> Dict[str, List[str]]:
+    """Engine -> reasons its files failed their gates in an earlier bench on the calibration set whose digest
+    ``calib_sha()`` gives (empty when there were none, the set changed or the file is unreadable)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if not isinstance(doc, dict) or doc.get("calibration") != calib_sha or not isinstance(doc.get("engines"), dict):
+    if not isinstance(doc, dict) or not isinstance(doc.get("engines"), dict) or doc.get("calibration") != calib_sha():
         return {}
     return {str(e): [str(r) for r in reasons] for e, reasons in doc["engines"].items() if isinstance(reasons, list)}
 
