@@ -103,3 +103,13 @@ def edgecv_log():
     logger.addHandler(handler)
     yield records
     logger.removeHandler(handler)
+
+
+def copy_files(files, folder: Path) -> Path:
+    """``folder`` (created) holding copies of ``files``: a calibration or held-out set made from shared photos."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copyfile(f, folder / Path(f).name)
+    return folder

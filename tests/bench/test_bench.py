@@ -17,7 +17,7 @@ from edgecv.store import profiles
 from edgecv.store import sha256_file
 from edgecv.system import cpu_count, cpu_model
 
-from conftest import SCRFD, SHARED, run_python
+from conftest import SCRFD, SHARED, copy_files, run_python
 
 CALIB = SHARED / "images" / "calib_faces"
 SCRFD_ONNX = SHARED / "models" / SCRFD / "scrfd_2.5g_bnkps_shape640x640.onnx"
@@ -28,11 +28,7 @@ IMAGES = [SHARED / "images" / "group_t1.jpg", SHARED / "images" / "street_4.jpg"
 def int8_folder(tmp_path_factory, module_cache):
     root = tmp_path_factory.mktemp("bench")
     files = sorted(CALIB.iterdir())
-    calib, holdout = root / "calib", root / "holdout"
-    for folder, chosen in ((calib, files[:16]), (holdout, files[-4:])):
-        folder.mkdir()
-        for f in chosen:
-            shutil.copyfile(f, folder / f.name)
+    calib, holdout = copy_files(files[:16], root / "calib"), copy_files(files[-4:], root / "holdout")
     quantize_file(SCRFD_ONNX, calib, holdout=holdout, to=["onnxruntime"], out_dir=root / "q", name=SCRFD, threads=2,
                   keep_slower=True)
     return root / "q"
@@ -107,10 +103,7 @@ def test_a_failed_quantisation_is_not_searched_again_on_the_same_calibration(tmp
     from edgecv.convert.calibration import split_calibration
     from edgecv.tasks import get_task
 
-    calib = tmp_path / "calib"
-    calib.mkdir()
-    for f in sorted(CALIB.iterdir())[:22]:
-        shutil.copyfile(f, calib / f.name)
+    calib = copy_files(sorted(CALIB.iterdir())[:22], tmp_path / "calib")
     sha = split_calibration(get_task("scrfd"), calib).describe()["calibration"]["sha256"]
     work = Path(os.environ["EDGECV_CACHE"]) / "bench" / sha256_file(SCRFD_ONNX)[:16] / "quantized"
     work.mkdir(parents=True)

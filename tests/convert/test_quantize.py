@@ -22,18 +22,11 @@ from edgecv.errors import (CalibrationError, InvalidInputError, ModelContractErr
 from edgecv.tasks import get_task
 from edgecv.validate import validate
 
-from conftest import PHOTOS, SCRFD, SHARED, run_python
+from conftest import PHOTOS, SCRFD, SHARED, copy_files, run_python
 
 CALIB = SHARED / "images" / "calib_faces"
 SCRFD_ONNX = SHARED / "models" / SCRFD / "scrfd_2.5g_bnkps_shape640x640.onnx"
 CROWDS = [SHARED / "images" / p for p in PHOTOS]  # small faces and crowds: never calibrated on
-
-
-def _copy(files, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        shutil.copyfile(f, folder / Path(f).name)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +115,7 @@ def test_a_bad_calibration_is_caught_by_the_gate(tmp_path):
     for i, name in enumerate(["img1.jpg", "img2.jpg"]):
         image = cv2.imread(str(CALIB / name))
         cv2.imwrite(str(tiny / f"{i}.png"), cv2.resize(image[:40, :40], (12, 12)))
-    holdout = _copy(sorted(CALIB.iterdir())[:6], tmp_path / "holdout")
+    holdout = copy_files(sorted(CALIB.iterdir())[:6], tmp_path / "holdout")
     out = tmp_path / "out"
     with pytest.raises(QuantizationError) as info:
         quantize_file(SCRFD_ONNX, tiny, holdout=holdout, minimum=(2, 4), out_dir=out, fallback=False, threads=2)
@@ -134,8 +127,8 @@ def test_a_bad_calibration_is_caught_by_the_gate(tmp_path):
 def test_mnn_int8_and_fp16(tmp_path, module_cache):
     """MNN's own quantiser, configured from Python with edgecv's feeds; fp16 weights (half the file)."""
     files = sorted(CALIB.iterdir())
-    calib = _copy(files[:18], tmp_path / "calib")
-    holdout = _copy(files[-10:], tmp_path / "holdout")
+    calib = copy_files(files[:18], tmp_path / "calib")
+    holdout = copy_files(files[-10:], tmp_path / "holdout")
     out = tmp_path / "out"
     # MNN's INT8 loses a few faces on SCRFD (see README: it needs ~half its layers in fp32); this test judges
     # the first build with looser limits, the benchmark runs the full search.
@@ -176,8 +169,8 @@ def test_mnn_int8_and_fp16(tmp_path, module_cache):
 
 def test_fp16_that_misses_its_gate_falls_back_to_fp32(tmp_path):
     files = sorted(CALIB.iterdir())
-    calib = _copy(files[:16], tmp_path / "calib")
-    holdout = _copy(files[-4:], tmp_path / "holdout")
+    calib = copy_files(files[:16], tmp_path / "calib")
+    holdout = copy_files(files[-4:], tmp_path / "holdout")
     out = tmp_path / "out"
     result = quantize_file(SCRFD_ONNX, calib, holdout=holdout, precision="fp16", to=["ncnn"], out_dir=out, name="s",
                            limits={"mean_iou": 1.5}, threads=2)  # a gate no model can hold
@@ -190,7 +183,7 @@ def test_fp16_that_misses_its_gate_falls_back_to_fp32(tmp_path):
 def test_the_split_follows_content_not_names(tmp_path):
     spec = get_task("scrfd")
     files = sorted(CALIB.iterdir())[:30]
-    a = _copy(files, tmp_path / "a")
+    a = copy_files(files, tmp_path / "a")
     b = tmp_path / "b"
     b.mkdir()
     for i, f in enumerate(reversed(files)):
@@ -215,21 +208,21 @@ def test_bad_calibration_folders_are_typed_errors(tmp_path):
     (empty / "notes.txt").write_text("no images here")
     with pytest.raises(CalibrationError, match="has no images"):
         calibration.split_calibration(spec, empty)
-    few = _copy(sorted(CALIB.iterdir())[:7], tmp_path / "few")
+    few = copy_files(sorted(CALIB.iterdir())[:7], tmp_path / "few")
     with pytest.raises(CalibrationError) as info:
         calibration.split_calibration(spec, few)
     assert "at least 16 images to calibrate on and 4 held out" in str(info.value)
     assert "(22 in one folder" in str(info.value) and "has 7" in str(info.value)
-    broken = _copy(sorted(CALIB.iterdir())[:30], tmp_path / "broken")
+    broken = copy_files(sorted(CALIB.iterdir())[:30], tmp_path / "broken")
     (broken / "truncated.jpg").write_bytes((CALIB / "img1.jpg").read_bytes()[:100])
     with pytest.raises(CalibrationError, match="truncated.jpg"):
         calibration.split_calibration(spec, broken)
-    good = _copy(sorted(CALIB.iterdir())[:20], tmp_path / "good")
-    overlap = _copy(sorted(CALIB.iterdir())[18:24], tmp_path / "overlap")
+    good = copy_files(sorted(CALIB.iterdir())[:20], tmp_path / "good")
+    overlap = copy_files(sorted(CALIB.iterdir())[18:24], tmp_path / "overlap")
     with pytest.raises(CalibrationError, match="also in the calibration folder"):
         calibration.split_calibration(spec, good, overlap)
     if os.geteuid() != 0:  # root reads anything
-        locked = _copy(sorted(CALIB.iterdir())[:2], tmp_path / "locked")
+        locked = copy_files(sorted(CALIB.iterdir())[:2], tmp_path / "locked")
         locked.chmod(0)
         with pytest.raises(CalibrationError, match="cannot be read"):
             calibration.split_calibration(spec, locked)
@@ -262,8 +255,8 @@ def test_cli_quantize(tmp_path):
     proc = run_python("-m", "edgecv", "quantize", SCRFD, "--calib", str(empty), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "has no images" in proc.stderr, proc.stderr
     files = sorted(CALIB.iterdir())
-    calib = _copy(files[:16], tmp_path / "calib")
-    holdout = _copy(files[-4:], tmp_path / "holdout")
+    calib = copy_files(files[:16], tmp_path / "calib")
+    holdout = copy_files(files[-4:], tmp_path / "holdout")
     proc = run_python("-m", "edgecv", "quantize", str(SCRFD_ONNX), "--calib", str(calib), "--holdout", str(holdout),
                       "--out", str(tmp_path / "o"), "--no-fallback", "--min-mean-iou", "1.01", "--json")
     assert proc.returncode == 1, proc.stderr
@@ -288,7 +281,7 @@ def test_killed_quantisation_leaves_nothing_loadable(tmp_path):
     with pytest.raises(PrecisionNotSupportedError):
         quantize_file(SCRFD_ONNX, CALIB, precision="fp16", to=["onnxruntime"], out_dir=out)
     files = sorted(CALIB.iterdir())
-    quantize_file(SCRFD_ONNX, _copy(files[:16], tmp_path / "c"), holdout=_copy(files[-4:], tmp_path / "h"),
+    quantize_file(SCRFD_ONNX, copy_files(files[:16], tmp_path / "c"), holdout=copy_files(files[-4:], tmp_path / "h"),
                   to=["onnxruntime"], out_dir=out, name="x", threads=2)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
@@ -310,7 +303,7 @@ def test_the_same_command_writes_byte_identical_files(int8, tmp_path):
 def test_a_model_that_is_not_faster_is_not_written_unless_asked(tmp_path):
     small = SHARED / "models" / "scrfd_500m_bnkps_640" / "scrfd_500m_bnkps.onnx"
     files = sorted(CALIB.iterdir())
-    calib, holdout = _copy(files[:16], tmp_path / "calib"), _copy(files[-4:], tmp_path / "holdout")
+    calib, holdout = copy_files(files[:16], tmp_path / "calib"), copy_files(files[-4:], tmp_path / "holdout")
     result = quantize_file(small, calib, holdout=holdout, to=["openvino"], out_dir=tmp_path / "a", min_speedup=50.0)
     outcome = result.outcomes["openvino"]
     assert outcome.passed and outcome.speedup is not None and outcome.speedup < 50
