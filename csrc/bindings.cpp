@@ -310,9 +310,27 @@ edgecv::FrameView frame_view(const py::array& a, const std::string& format) {
   return f;
 }
 
-py::array_t<float> prepare_frame(const py::array& frame, const std::string& format, int rotation,
-                                 std::pair<int, int> size, std::pair<int, int> resized, std::array<float, 3> mean,
-                                 std::array<float, 3> std, bool rgb, int pad_pixel) {
+// The bytes an array's elements span (any strides), as [first, last).
+std::pair<std::uintptr_t, std::uintptr_t> byte_span(const py::array& a) {
+  auto first = reinterpret_cast<std::uintptr_t>(a.data());
+  auto last = first + static_cast<std::uintptr_t>(a.itemsize());
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (a.shape(i) == 0) return {first, first};
+    const py::ssize_t reach = (a.shape(i) - 1) * a.strides(i);
+    if (reach < 0) first -= static_cast<std::uintptr_t>(-reach);
+    else last += static_cast<std::uintptr_t>(reach);
+  }
+  return {first, last};
+}
+
+bool overlaps(const py::array& a, const py::array& b) {
+  const auto x = byte_span(a), y = byte_span(b);
+  return x.first < y.second && y.first < x.second;
+}
+
+py::array prepare_frame(const py::array& frame, const std::string& format, int rotation, std::pair<int, int> size,
+                        std::pair<int, int> resized, std::array<float, 3> mean, std::array<float, 3> std, bool rgb,
+                        int pad_pixel, const py::object& out, bool pad_written) {
   const edgecv::FrameView f = frame_view(frame, format);
   if (pad_pixel < 0 || pad_pixel > 255) throw InvalidInput("pad_pixel must be in [0, 255]");
   edgecv::FrameParams p;
@@ -328,13 +346,23 @@ py::array_t<float> prepare_frame(const py::array& frame, const std::string& form
   p.rgb = rgb;
   p.pad_pixel = static_cast<std::uint8_t>(pad_pixel);
   edgecv::check_frame(f, p);
-  py::array_t<float> out({py::ssize_t{1}, py::ssize_t{3}, py::ssize_t{p.out_height}, py::ssize_t{p.out_width}});
-  float* dst = out.mutable_data();
+  const std::vector<py::ssize_t> shape{1, 3, p.out_height, p.out_width};
+  py::array result;
+  if (out.is_none()) {
+    if (pad_written) throw InvalidInput("pad_written needs an out array that holds the padding");
+    result = py::array_t<float>(shape);
+  } else {
+    result = checked<float>(out, "out", {shape}).array;
+    if (!result.writeable()) throw InvalidInput("out: array is read-only");
+    if (overlaps(result, frame)) throw InvalidInput("out: shares memory with the frame");
+  }
+  p.pad_written = pad_written;
+  float* dst = static_cast<float*>(result.mutable_data());
   {
-    py::gil_scoped_release release;  // `frame` is an argument: the caller keeps it alive
+    py::gil_scoped_release release;  // `frame` and `out` are arguments: the caller keeps them alive
     edgecv::prepare_frame(f, p, dst);
   }
-  return out;
+  return result;
 }
 
 py::array_t<std::int64_t> tracker_update(edgecv::ByteTracker& tracker, const py::object& boxes, const py::object& scores) {
@@ -707,10 +735,13 @@ sorted by score.)doc");
         "from image (H,W,3) when given (else None).");
   m.def("prepare_frame", &prepare_frame, py::arg("frame"), py::arg("format"), py::arg("rotation"), py::arg("size"),
         py::arg("resized"), py::arg("mean"), py::arg("std"), py::arg("rgb") = false, py::arg("pad_pixel") = 0,
+        py::arg("out") = py::none(), py::arg("pad_written") = false,
         "Camera frame -> (1, 3, size[1], size[0]) float32 network input in one pass: format conversion (bgr rgb bgra "
         "rgba gray nv21 nv12 i420 yuyv), rotation to upright (degrees the frame must be turned clockwise), bilinear "
         "resize of the upright picture to resized (w, h) at the top-left, (pixel - mean) / std per output channel "
-        "(RGB when rgb), padding with pad_pixel. YUV 4:2:0 frames are (H * 3 / 2, W) arrays (OpenCV's layout).");
+        "(RGB when rgb), padding with pad_pixel. YUV 4:2:0 frames are (H * 3 / 2, W) arrays (OpenCV's layout). "
+        "out: a C-contiguous float32 array of that shape to write into (returned) instead of a new one; "
+        "pad_written: out already holds this padding (same sizes, mean, std, rgb, pad_pixel), which may be skipped.");
   py::class_<edgecv::TrackerParams>(m, "TrackerParams", "ByteTrack-style tracker settings (defaults from the core).")
       .def(py::init<>())
       .def_readwrite("high_threshold", &edgecv::TrackerParams::high_threshold)

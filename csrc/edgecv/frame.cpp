@@ -344,6 +344,9 @@ bool copy_unscaled(const FrameView& f, const FrameParams& p, float* dst) {
   const int s0 = swap ? 2 : 0, s2 = swap ? 0 : 2;  // output channel c reads stored channel (swap ? 2 - c : c)
   std::vector<float> lines(3 * static_cast<std::size_t>(p.out_width));  // one output row per channel, hot in L1
   float* line[3] = {lines.data(), lines.data() + p.out_width, lines.data() + 2 * p.out_width};
+  // A reused buffer that already holds this padding (same sizes and values: the caller knows) gets the picture
+  // only: 31 % fewer bytes written for a 640x443 photo in 640x640, 43 % for 640x364.
+  const int row_width = p.pad_written ? w : p.out_width;
   float pad[3];
   for (int c = 0; c < 3; ++c) {
     pad[c] = p.pad_pixel * scale[c] + shift[c];
@@ -361,12 +364,14 @@ bool copy_unscaled(const FrameView& f, const FrameParams& p, float* dst) {
       l2[x] = t2[px[s2]];
     }
     for (int c = 0; c < 3; ++c)
-      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line[c], p.out_width);
+      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line[c], row_width);
   }
-  for (int c = 0; c < 3; ++c) {
-    std::fill(line[c], line[c] + w, pad[c]);
-    for (int y = p.resized_height; y < p.out_height; ++y)
-      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line[c], p.out_width);
+  if (!p.pad_written) {
+    for (int c = 0; c < 3; ++c) {
+      std::fill(line[c], line[c] + w, pad[c]);
+      for (int y = p.resized_height; y < p.out_height; ++y)
+        store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line[c], p.out_width);
+    }
   }
   finish_stores();
   return true;

@@ -36,6 +36,7 @@ struct FrameParams {
   float std[3] = {1.f, 1.f, 1.f};
   bool rgb = false;          // output channels R, G, B (else B, G, R)
   std::uint8_t pad_pixel = 0;  // raw value of the padding (normalised like pixels)
+  bool pad_written = false;  // dst already holds this padding (a reused buffer): a pass may skip writing it
 };
 
 // Size (height, width) of the upright picture.

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array, pair, require
+from ._checks import as_array, checked, pair, require
 from ..errors import InvalidInputError
 
 FORMATS = ("bgr", "rgb", "bgra", "rgba", "gray", "nv21", "nv12", "i420", "yuyv")
@@ -86,8 +86,9 @@ def _check(a: np.ndarray, fmt: str) -> None:
 
 
 def prepare_frame(frame: Any, format: str, rotation: int, size: Any, resized: Any, mean: Any, std: Any,
-                  rgb: bool = False, pad_pixel: int = 0) -> np.ndarray:
-    """Camera frame -> (1, 3, size[1], size[0]) float32 network input (see edgecv._core.prepare_frame)."""
+                  rgb: bool = False, pad_pixel: int = 0, out: Any = None, pad_written: bool = False) -> np.ndarray:
+    """Camera frame -> (1, 3, size[1], size[0]) float32 network input (see edgecv._core.prepare_frame), written
+    into ``out`` when given (``pad_written`` is accepted and ignored: the padding is written again)."""
     import cv2
 
     a = as_array(frame, "frame")
@@ -120,7 +121,13 @@ def prepare_frame(frame: Any, format: str, rotation: int, size: Any, resized: An
     shift = (-mean / std).astype(np.float32)
     pad = np.float32(pad_pixel) * scale + shift
     order = [2, 1, 0] if rgb else [0, 1, 2]
-    out = np.empty((1, 3, out_h, out_w), np.float32)
+    if out is None:
+        require(not pad_written, "pad_written needs an out array that holds the padding")
+        out = np.empty((1, 3, out_h, out_w), np.float32)
+    else:
+        out, _ = checked(out, "out", np.float32, [(1, 3, out_h, out_w)])
+        require(out.flags.writeable, "out: array is read-only")
+        require(not np.may_share_memory(out, a), "out: shares memory with the frame")
     for c in range(3):
         out[0, c] = pad[c]
         out[0, c, :rh, :rw] = bgr[..., order[c]] * scale[c] + shift[c]

@@ -110,6 +110,43 @@ def test_prepare_frame_matches_numpy_and_checks_input():
         _core.prepare_frame(image, "bgr", 45, (64, 40), (53, 37), (0, 0, 0), (1, 1, 1))
 
 
+@pytest.mark.parametrize("which", ["native", "python"])
+def test_prepare_frame_into_a_reused_array(which):
+    from edgecv import _core as native, _pycore
+
+    core = native if which == "native" else _pycore
+    rng = np.random.default_rng(1)
+    args = ((64, 48), (60, 37), (127.5, 127.5, 127.5), (128.0, 128.0, 128.0), True, 0)
+    first, second = (rng.integers(0, 256, (37, 60, 3), dtype=np.uint8) for _ in range(2))
+    out = np.full((1, 3, 48, 64), np.nan, np.float32)
+    assert core.prepare_frame(first, "bgr", 0, *args, out=out) is out
+    np.testing.assert_array_equal(out, core.prepare_frame(first, "bgr", 0, *args))
+    # pad_written: the padding the array already holds is kept (native: not rewritten), the picture replaced
+    assert core.prepare_frame(second, "bgr", 0, *args, out=out, pad_written=True) is out
+    np.testing.assert_array_equal(out, core.prepare_frame(second, "bgr", 0, *args))
+    if which == "native":  # proof that the padding was skipped: a marker in it survives
+        out[0, 1, 40, 62] = out[0, 2, 10, 63] = 42.0
+        core.prepare_frame(first, "bgr", 0, *args, out=out, pad_written=True)
+        assert out[0, 1, 40, 62] == out[0, 2, 10, 63] == 42.0
+        np.testing.assert_array_equal(out[..., :37, :60], core.prepare_frame(first, "bgr", 0, *args)[..., :37, :60])
+    for bad, match in [(np.zeros((1, 3, 48, 64)), "float32"), (np.zeros((1, 3, 48, 63), np.float32), "dimension 3"),
+                       (np.zeros((3, 48, 64), np.float32), "4-D"),
+                       (np.zeros((1, 3, 64, 48), np.float32).transpose(0, 1, 3, 2), "C-contiguous")]:
+        with pytest.raises(InvalidInputError, match=match):
+            core.prepare_frame(first, "bgr", 0, *args, out=bad)
+    frozen = np.zeros((1, 3, 48, 64), np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(InvalidInputError, match="read-only"):
+        core.prepare_frame(first, "bgr", 0, *args, out=frozen)
+    with pytest.raises(InvalidInputError, match="needs an out array"):
+        core.prepare_frame(first, "bgr", 0, *args, pad_written=True)
+    # the output may not alias the frame it is made from
+    shared = np.zeros(3 * 48 * 64, np.float32)
+    frame = shared.view(np.uint8)[:37 * 60 * 3].reshape(37, 60, 3)
+    with pytest.raises(InvalidInputError, match="shares memory"):
+        core.prepare_frame(frame, "bgr", 0, *args, out=shared.reshape(1, 3, 48, 64))
+
+
 def test_tracker_binding():
     tracker = _core.ByteTracker()
     boxes = np.array([[10, 10, 50, 60], [100, 100, 150, 160]], np.float32)

@@ -214,6 +214,12 @@ BAD_CALLS = [
     ("solve_pnp", (np.zeros((3, 3)), np.zeros((1, 3, 2)), np.eye(3))),
     ("prepare_frame", (np.zeros((10, 10, 3), np.uint8), "bgr", 45, (10, 10), (10, 10), (0, 0, 0), (1, 1, 1))),
     ("prepare_frame", (np.zeros((15, 11), np.uint8), "nv21", 0, (10, 10), (10, 10), (0, 0, 0), (1, 1, 1))),
+    ("prepare_frame", (np.zeros((10, 10, 3), np.uint8), "bgr", 0, (10, 10), (10, 10), (0, 0, 0), (1, 1, 1), False, 0,
+                       np.zeros((1, 3, 10, 10)))),
+    ("prepare_frame", (np.zeros((10, 10, 3), np.uint8), "bgr", 0, (10, 10), (10, 10), (0, 0, 0), (1, 1, 1), False, 0,
+                       np.zeros((1, 3, 10, 9), np.float32))),
+    ("prepare_frame", (np.zeros((10, 10, 3), np.uint8), "bgr", 0, (10, 10), (10, 10), (0, 0, 0), (1, 1, 1), False, 0,
+                       None, True)),
     ("check_consistency", (np.ones((4, 4), np.float32), np.eye(3), np.eye(4), [])),
     ("backproject", (np.ones((4, 4), np.float32), np.zeros((3, 3)), np.eye(4))),
 ]
