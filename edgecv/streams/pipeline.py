@@ -168,8 +168,7 @@ class Stream:
                 self._prepared.put(item, self._stop)
                 return
             index, frame, captured_at = item
-            prepared = self.model.prepare(frame, **self.options, **self._item_options(index))
-            outputs = self.model.infer(prepared)
+            outputs, prepared = self.model.run_engine(frame, **self.options, **self._item_options(index))
             if not self._prepared.put((index, frame, captured_at, prepared, outputs), self._stop):
                 return
 

@@ -17,6 +17,7 @@ from ..frames import FORMATS, ROTATIONS, FrameGeometry, layout_for_core, stored_
 from ..image import as_bgr_image
 from ..store.metadata import ModelConfig
 from ..streams.sources import DEFAULT_TIMEOUT
+from .input_buffers import InputBuffers, Lease
 from .spec import IMAGE, Option, resolve_options
 
 
@@ -149,10 +150,16 @@ class TaskModel(Generic[ResultT]):
         """A valid input for this model (what the child-process check of an unknown file runs)."""
         raise NotImplementedError
 
+    def run_engine(self, inputs: Any, **options: Any) -> Tuple[Dict[str, np.ndarray], Prepared]:
+        """``prepare`` then ``infer``: (engine outputs, the prepared call without its feeds, which tasks may
+        reuse once the engine has returned)."""
+        prepared = self.prepare(inputs, **options)
+        return self.infer(prepared), prepared
+
     def detect(self, inputs: Any, **options: Any) -> ResultT:
         """Run the whole pipeline on one input; ``options`` override the model's per-call options."""
-        prepared = self.prepare(inputs, **options)
-        return self.postprocess(self.infer(prepared), prepared)
+        outputs, prepared = self.run_engine(inputs, **options)
+        return self.postprocess(outputs, prepared)
 
     def stream(self, source: Any, *, track: bool = False, live: Optional[bool] = None, reconnect: bool = False,
                queue_size: int = 4, tracker: Optional[Dict[str, Any]] = None, timeout: float = DEFAULT_TIMEOUT,
@@ -250,6 +257,7 @@ class ImageTaskModel(TaskModel[ResultT]):
     def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
         super().__init__(engine, config, **options)
         self.input_name = self._bind_input()
+        self._input_buffers = InputBuffers()
 
     def _bind_input(self) -> str:
         wanted = self.config.input.get("name")
@@ -286,6 +294,18 @@ class ImageTaskModel(TaskModel[ResultT]):
 
     def prepare(self, inputs: Any, **options: Any) -> Prepared:
         """A BGR image (array or path) or a camera frame of ``format``, turned upright by ``rotation``."""
+        return self._prepare(inputs, options, None)
+
+    def run_engine(self, inputs: Any, **options: Any) -> Tuple[Dict[str, np.ndarray], Prepared]:
+        """``prepare`` into a network input array reused from call to call (see :mod:`.input_buffers`), then
+        ``infer``; the array goes back to the pool once the engine has returned."""
+        with self._input_buffers.borrow() as lease:
+            prepared = self._prepare(inputs, options, lease)
+            outputs = self.infer(prepared)
+            prepared.feeds = {}
+        return outputs, prepared
+
+    def _prepare(self, inputs: Any, options: Dict[str, Any], lease: Optional[Lease]) -> Prepared:
         from ..native import core
 
         values = self.call_options(options)
@@ -309,8 +329,16 @@ class ImageTaskModel(TaskModel[ResultT]):
             source, source_fmt = to_bgr(frame, fmt), "bgr"
             if (rh, rw) != (up_h, up_w):
                 source = cv2.resize(source, (rw, rh), interpolation=cv2.INTER_LINEAR)
-        blob = core.prepare_frame(source, source_fmt, rotation, (nw, nh), (rw, rh), self.mean, self.std, self.swap_rb,
-                                  self.pad_pixel)
+        if lease is None:
+            blob = core.prepare_frame(source, source_fmt, rotation, (nw, nh), (rw, rh), self.mean, self.std,
+                                      self.swap_rb, self.pad_pixel)
+        else:
+            buffer = lease.get((1, 3, nh, nw))
+            layout = (rw, rh, self.mean, self.std, self.swap_rb, self.pad_pixel)
+            written, buffer.layout = buffer.layout == layout, None  # unknown until this write has finished
+            blob = core.prepare_frame(source, source_fmt, rotation, (nw, nh), (rw, rh), self.mean, self.std,
+                                      self.swap_rb, self.pad_pixel, out=buffer.array, pad_written=written)
+            buffer.layout = layout
         return Prepared({self.input_name: blob}, values, {"scale": (rw / up_w, rh / up_h), "image_hw": (up_h, up_w),
                                                           "geometry": geometry, "frame": frame})
 
