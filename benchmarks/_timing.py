@@ -19,8 +19,8 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def interleaved_ms(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, float]:
-    """Median ms of each function, calls alternating so machine drift hits all alike."""
+def interleaved_samples(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, List[float]]:
+    """Seconds of each call of each function, ``repeat`` rounds of calls alternating (one warm-up call each)."""
     samples: Dict[str, List[float]] = {k: [] for k in fns}
     for fn in fns.values():
         fn()
@@ -29,7 +29,18 @@ def interleaved_ms(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[st
             t0 = time.perf_counter()
             fn()
             samples[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) * 1e3 for k, v in samples.items()}
+    return samples
+
+
+def interleaved_ms(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, float]:
+    """Median ms of each function, calls alternating so machine drift hits all alike."""
+    return {k: statistics.median(v) * 1e3 for k, v in interleaved_samples(fns, repeat).items()}
+
+
+def paired_ratios(samples: Dict[str, List[float]], base: str) -> Dict[str, float]:
+    """Median over rounds of each function's time / ``base``'s time in the same round (``interleaved_samples``):
+    a drift of the machine between rounds cancels in each ratio."""
+    return {k: statistics.median(a / b for a, b in zip(v, samples[base])) for k, v in samples.items()}
 
 
 def report(rows: List[dict], as_json: bool) -> None:
