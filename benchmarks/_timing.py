@@ -20,14 +20,17 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
 
 
 def interleaved_samples(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, List[float]]:
-    """Seconds of each call of each function, ``repeat`` rounds of calls alternating (one warm-up call each)."""
+    """Seconds of each call of each function, ``repeat`` rounds of calls alternating (one warm-up call each). The
+    order turns by one each round: no function always follows the same one (an engine call runs faster or slower
+    depending on what ran just before it: ncnn's OpenMP workers, caches)."""
     samples: Dict[str, List[float]] = {k: [] for k in fns}
+    names = list(fns)
     for fn in fns.values():
         fn()
-    for _ in range(repeat):
-        for k, fn in fns.items():
+    for r in range(repeat):
+        for k in names[r % len(names):] + names[:r % len(names)]:
             t0 = time.perf_counter()
-            fn()
+            fns[k]()
             samples[k].append(time.perf_counter() - t0)
     return samples
 

@@ -15,6 +15,7 @@ from ..engines import Engine
 from ..errors import InvalidInputError, ModelContractError
 from ..frames import FORMATS, ROTATIONS, FrameGeometry, layout_for_core, stored_size, to_bgr
 from ..image import as_bgr_image
+from ..native import core
 from ..store.metadata import ModelConfig
 from ..streams.sources import DEFAULT_TIMEOUT
 from .input_buffers import InputBuffers, Lease
@@ -306,8 +307,6 @@ class ImageTaskModel(TaskModel[ResultT]):
         return outputs, prepared
 
     def _prepare(self, inputs: Any, options: Dict[str, Any], lease: Optional[Lease]) -> Prepared:
-        from ..native import core
-
         values = self.call_options(options)
         fmt, rotation = values["format"], values["rotation"]
         if fmt == "bgr" or isinstance(inputs, (str, os.PathLike)):
