@@ -323,8 +323,8 @@ inline void finish_stores() {
 #endif
 }
 
-// `count` (a multiple of 16) interleaved 3-channel pixels -> normalised floats at [x0, x0 + count) of one line per
-// output channel: output channel c reads stored channel src[c] and computes v * scale[c] + shift[c]. The tables of
+// `count` (a multiple of 16) interleaved 3-channel pixels -> normalised floats at [0, count) of one line per output
+// channel: output channel c reads stored channel src[c] and computes v * scale[c] + shift[c]. The tables of
 // the scalar tail are made by this same function (make_tables), so every pixel of a row gets bit-identical values
 // whichever path computed it.
 struct PackLines {
@@ -336,7 +336,7 @@ struct PackLines {
 
 #if defined(EDGECV_PACK_SSE41)
 __attribute__((target("sse4.1"), noinline)) void convert_pixels(const std::uint8_t* pixels, const PackLines& o,
-                                                                 int x0, int count) {
+                                                                 int count) {
   // Byte k of stored channel ch sits at 3k + ch of 48 bytes a|b|c: gathered from a, b and c (-1: zero).
   const __m128i take[3][3] = {
       {_mm_setr_epi8(0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1),
@@ -362,7 +362,7 @@ __attribute__((target("sse4.1"), noinline)) void convert_pixels(const std::uint8
       const __m128i* t = take[o.src[k]];
       __m128i v = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a, t[0]), _mm_shuffle_epi8(b, t[1])),
                                _mm_shuffle_epi8(c, t[2]));
-      float* dst = o.line[k] + x0 + i;
+      float* dst = o.line[k] + i;
       for (int j = 0; j < 4; ++j, v = _mm_srli_si128(v, 4))
         _mm_storeu_ps(dst + 4 * j, _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(_mm_cvtepu8_epi32(v)), scale[k]), shift[k]));
     }
@@ -374,7 +374,7 @@ bool have_simd() {
   return yes;
 }
 #elif defined(EDGECV_PACK_NEON)
-__attribute__((noinline)) void convert_pixels(const std::uint8_t* pixels, const PackLines& o, int x0, int count) {
+__attribute__((noinline)) void convert_pixels(const std::uint8_t* pixels, const PackLines& o, int count) {
   for (int i = 0; i < count; i += 16) {
     const uint8x16x3_t ch = vld3q_u8(pixels + 3 * i);  // de-interleaves the three channels
     for (int k = 0; k < 3; ++k) {
@@ -384,14 +384,14 @@ __attribute__((noinline)) void convert_pixels(const std::uint8_t* pixels, const 
       const uint32x4_t q[4] = {vmovl_u16(vget_low_u16(lo)), vmovl_u16(vget_high_u16(lo)),
                                vmovl_u16(vget_low_u16(hi)), vmovl_u16(vget_high_u16(hi))};
       for (int j = 0; j < 4; ++j)
-        vst1q_f32(o.line[k] + x0 + i + 4 * j, vaddq_f32(vmulq_f32(vcvtq_f32_u32(q[j]), scale), shift));
+        vst1q_f32(o.line[k] + i + 4 * j, vaddq_f32(vmulq_f32(vcvtq_f32_u32(q[j]), scale), shift));
     }
   }
 }
 
 bool have_simd() { return true; }
 #else
-void convert_pixels(const std::uint8_t*, const PackLines&, int, int) {}
+void convert_pixels(const std::uint8_t*, const PackLines&, int) {}
 bool have_simd() { return false; }
 #endif
 
@@ -406,7 +406,7 @@ void make_tables(const float* scale, const float* shift, float (&table)[3][256])
   const PackLines o{{table[0], table[1], table[2]}, identity, scale, shift};
   std::uint8_t px[3 * 256];
   for (int k = 0; k < 3 * 256; ++k) px[k] = static_cast<std::uint8_t>(k / 3);
-  convert_pixels(px, o, 0, 256);
+  convert_pixels(px, o, 256);
 }
 
 // The common case of detect() on an image: a 3-channel BGR/RGB picture already at its network size (OpenCV
@@ -454,7 +454,7 @@ bool copy_unscaled(const FrameView& f, const FrameParams& p, float* dst) {
     float* l0 = line[0];
     float* l1 = line[1];
     float* l2 = line[2];
-    if (simd_end) convert_pixels(row, lines16, 0, simd_end);
+    if (simd_end) convert_pixels(row, lines16, simd_end);
     for (int x = simd_end; x < w; ++x) {
       const std::uint8_t* px = row + 3 * x;
       l0[x] = t0[px[s0]];

@@ -128,7 +128,7 @@ def _quantise_on_the_way(spec: TaskSpec, model, reference: Path, calib: Path, en
             if q.get("calibration", {}).get("sha256") == calib_sha():
                 done = set(sidecar.raw.get("files") or {})
         failures_file = work / f"{name}_{precision}.failed.json"
-        failed_before = _read_failures(failures_file, calib_sha) if failures_file.is_file() else {}
+        failed_before = _read_failures(failures_file, calib_sha)
         for engine in [e for e in wanted if e in failed_before and e not in done]:
             log.warning("%s %s failed its gates on this calibration folder in an earlier bench (%s); not quantised "
                         "again (delete %s to retry)", engine, precision, "; ".join(failed_before[engine]),

@@ -9,8 +9,7 @@ borrow (``TaskModel.run_engine``): the array goes back once the engine has retur
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
-from typing import Hashable, Iterator, List, Optional, Tuple
+from typing import Hashable, List, Optional, Tuple
 
 import numpy as np
 
@@ -27,7 +26,7 @@ class InputBuffer:
 
 
 class Lease:
-    """The buffer one call uses (taken on first :meth:`get`)."""
+    """The buffer one call uses (taken on first :meth:`get`), a context manager that gives it back to the pool."""
 
     def __init__(self, pool: "InputBuffers") -> None:
         self._pool = pool
@@ -39,6 +38,13 @@ class Lease:
             self.buffer = self._pool._take(shape)
         return self.buffer
 
+    def __enter__(self) -> "Lease":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.buffer is not None:
+            self._pool._give(self.buffer)
+
 
 class InputBuffers:
     """A thread-safe pool of at most ``keep`` idle :class:`InputBuffer` s; concurrent callers each get their own
@@ -49,17 +55,14 @@ class InputBuffers:
         self._idle: List[InputBuffer] = []
         self._lock = threading.Lock()
 
-    @contextmanager
-    def borrow(self) -> Iterator[Lease]:
-        """A :class:`Lease` whose buffer returns to the pool on exit."""
-        lease = Lease(self)
-        try:
-            yield lease
-        finally:
-            if lease.buffer is not None:
-                with self._lock:
-                    self._idle.append(lease.buffer)
-                    del self._idle[:-self._keep]
+    def borrow(self) -> Lease:
+        """A :class:`Lease` (``with pool.borrow() as lease``) whose buffer returns to the pool on exit."""
+        return Lease(self)
+
+    def _give(self, buffer: InputBuffer) -> None:
+        with self._lock:
+            self._idle.append(buffer)
+            del self._idle[:-self._keep]
 
     def _take(self, shape: Tuple[int, ...]) -> InputBuffer:
         with self._lock:
