@@ -153,6 +153,12 @@ class Engine(abc.ABC):
                 return t
         raise InvalidInputError(f"model has no input '{name}'; inputs: {self.input_names}")
 
+    def new_input(self, shape: Tuple[int, ...]) -> np.ndarray:
+        """An uninitialised float32 C-contiguous array of ``shape`` for a network input that callers fill and pass
+        to :meth:`run` many times (``detect()``'s reused input arrays). Engines whose documented call copies its
+        input return memory they read in place (MNN: a host tensor's); the default is a plain numpy array."""
+        return np.empty(shape, np.float32)
+
     def run(self, feeds: Mapping[str, np.ndarray], outputs: Optional[Sequence[str]] = None
             ) -> Dict[str, np.ndarray]:
         """Run the model on float32 ``feeds`` (name -> array); return the requested outputs (all by

@@ -258,7 +258,7 @@ class ImageTaskModel(TaskModel[ResultT]):
     def __init__(self, engine: Engine, config: Optional[ModelConfig] = None, **options: Any) -> None:
         super().__init__(engine, config, **options)
         self.input_name = self._bind_input()
-        self._input_buffers = InputBuffers()
+        self._input_buffers = InputBuffers(allocate=engine.new_input)
 
     def _bind_input(self) -> str:
         wanted = self.config.input.get("name")

@@ -9,7 +9,7 @@ borrow (``TaskModel.run_engine``): the array goes back once the engine has retur
 from __future__ import annotations
 
 import threading
-from typing import Hashable, List, Optional, Tuple
+from typing import Callable, Hashable, List, Optional, Tuple
 
 import numpy as np
 
@@ -20,8 +20,8 @@ class InputBuffer:
 
     __slots__ = ("array", "layout")
 
-    def __init__(self, shape: Tuple[int, ...]) -> None:
-        self.array = np.empty(shape, np.float32)
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
         self.layout: Optional[Hashable] = None
 
 
@@ -48,10 +48,12 @@ class Lease:
 
 class InputBuffers:
     """A thread-safe pool of at most ``keep`` idle :class:`InputBuffer` s; concurrent callers each get their own
-    (created on demand), the oldest idle ones are dropped beyond ``keep``."""
+    (created on demand by ``allocate(shape)``, e.g. :meth:`edgecv.engines.Engine.new_input`), the oldest idle ones
+    are dropped beyond ``keep``."""
 
-    def __init__(self, keep: int = 2) -> None:
+    def __init__(self, keep: int = 2, allocate: Optional[Callable[[Tuple[int, ...]], np.ndarray]] = None) -> None:
         self._keep = keep
+        self._allocate = allocate or (lambda shape: np.empty(shape, np.float32))
         self._idle: List[InputBuffer] = []
         self._lock = threading.Lock()
 
@@ -69,7 +71,7 @@ class InputBuffers:
             for i in range(len(self._idle) - 1, -1, -1):
                 if self._idle[i].array.shape == shape:
                     return self._idle.pop(i)
-        return InputBuffer(shape)
+        return InputBuffer(self._allocate(shape))
 
     def __len__(self) -> int:
         return len(self._idle)

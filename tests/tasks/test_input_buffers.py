@@ -27,9 +27,9 @@ def _same(a, b):
     np.testing.assert_array_equal(a.landmarks, b.landmarks)
 
 
-@pytest.mark.parametrize("name", [SCRFD, "yunet_n_640"])
-def test_reuse_gives_the_results_of_fresh_arrays(name, photos):
-    model = edgecv.load(name, engine="onnxruntime", threads=2)
+@pytest.mark.parametrize("name, engine", [(SCRFD, "onnxruntime"), ("yunet_n_640", "onnxruntime"), (SCRFD, "mnn")])
+def test_reuse_gives_the_results_of_fresh_arrays(name, engine, photos):
+    model = edgecv.load(name, engine=engine, threads=2)
     # landscape, portrait, small (upscaled), the same again: the padding moves between calls
     images = [photos["group_t1.jpg"], photos["street_1.jpg"], photos["street_6.jpg"], photos["group_t1.jpg"],
               photos["group_t1.jpg"], photos["street_6.jpg"], photos["street_1.jpg"]]
@@ -42,6 +42,28 @@ def test_reuse_gives_the_results_of_fresh_arrays(name, photos):
     np.testing.assert_array_equal(kept.feeds[model.input_name], kept_copy)  # prepare()'s array untouched
     outputs, prepared = model.run_engine(images[0])
     assert prepared.feeds == {} and set(outputs) == set(model.output_names)
+
+
+def test_mnn_reads_its_host_tensor_in_place(photos):
+    """MNN's input arrays are its own host tensors' memory: the engine must read what is there now (not a copy
+    of an earlier call) and the memory must live as long as the array, whatever happens to the model."""
+    import gc
+
+    model = edgecv.load(SCRFD, engine="mnn", threads=1)
+    blobs = [model.prepare(photos[n]).feeds[model.input_name] for n in ("group_t1.jpg", "street_6.jpg")]
+    array = model.engine.new_input(blobs[0].shape)
+    assert type(array.base).__name__ == "_HostInput" and array.base.holds(array)
+    expected = [model.engine.run({model.input_name: b}) for b in blobs]
+    assert not np.array_equal(expected[0]["score_8"], expected[1]["score_8"])
+    for blob, want in zip(blobs + blobs[::-1], expected + expected[::-1]):
+        array[...] = blob
+        got = model.engine.run({model.input_name: array})
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
+    assert not array.base.holds(array[:, :, :320])  # a part of it goes through MNN's copying path
+    del model
+    gc.collect()
+    np.testing.assert_array_equal(array, blobs[0])  # the tensor's memory is still there
 
 
 def test_threads_each_get_their_own_array(photos):
