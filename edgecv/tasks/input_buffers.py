@@ -33,8 +33,11 @@ class Lease:
         self.buffer: Optional[InputBuffer] = None
 
     def get(self, shape: Tuple[int, ...]) -> InputBuffer:
-        """An idle buffer of ``shape`` from the pool, or a new one."""
+        """An idle buffer of ``shape`` from the pool, or a new one (a buffer of another shape held so far goes
+        back to the pool)."""
         if self.buffer is None or self.buffer.array.shape != shape:
+            if self.buffer is not None:
+                self._pool._give(self.buffer)
             self.buffer = self._pool._take(shape)
         return self.buffer
 

@@ -98,4 +98,5 @@ def test_pool_bounds_and_shapes():
         buffer = lease.get((1, 3, 8, 8))
         assert any(buffer.array is x for x in arrays)
         assert lease.get((1, 3, 16, 8)).array.shape == (1, 3, 16, 8)  # another size: another array
+        assert any(b.array is buffer.array for b in pool._idle)  # and the first one is back in the pool
     assert len(pool) == 2
