@@ -16,6 +16,7 @@ source, and the fused C++ camera-frame path against the OpenCV chain.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -173,15 +174,18 @@ def main() -> int:
         clip = face_clip(Path(tmp) / "pan.avi", args.frames)
         walk = first_frames(VIDEO, args.frames, Path(tmp) / "walk.avi")
         for engine in args.engines.split(","):
-            pose = edgecv.load("lightweight_openpose_hpe0001", engine=engine, threads=args.threads)
-            faces = edgecv.load("scrfd_2.5g_bnkps_640", engine=engine, threads=args.threads)
             rows = []
-            for label, model, path in (("openpose (auto: 480), pets_walk 480x360", pose, walk),
-                                       ("scrfd-2.5g, pan 640x480", faces, clip)):
+            for label, name, path in (("openpose (auto: 480), pets_walk 480x360", "lightweight_openpose_hpe0001", walk),
+                                      ("scrfd-2.5g, pan 640x480", "scrfd_2.5g_bnkps_640", clip)):
+                # one model loaded at a time: the engine threads of a model measured before would otherwise still
+                # spin on the cores while the next one is measured
+                model = edgecv.load(name, engine=engine, threads=args.threads)
                 t = throughput(model, path, args.frames)
                 age = {} if args.no_age else frame_age(model, decoded(path, 1)[0], min(args.frames, 200),
                                                        1.0 / t["detect_fps"], source_fps=3 * t["detect_fps"])
                 rows.append({"model": label, **t, **age})
+                del model
+                gc.collect()
             print(f"# {engine}, {args.threads} threads")
             report(rows, args.json)
             print()
