@@ -3,7 +3,8 @@
 A 640x640 input is 4.9 MB of float32. Writing it into an array that already holds the same padding skips the
 padding (31-43 % of the bytes for landscape photos). Only calls that own the whole prepare -> engine sequence
 borrow (``TaskModel.run_engine``): the array goes back once the engine has returned, so the arrays of
-``prepare()``, which callers keep, are never reused.
+``prepare()``, which callers keep, are never reused. The arrays come from the engine (``Engine.new_input``): MNN's are
+its own host tensors' memory, which it then reads without the copy its documented call makes.
 """
 
 from __future__ import annotations
