@@ -79,7 +79,7 @@ def bare_call(model, blob):
 
         def ncnn_call():
             ex = net.create_extractor()
-            ex.input(name, ncnn.Mat(blob[0]).clone())
+            ex.input(name, ncnn.Mat(blob[0]))  # as ncnn's examples do: the Mat wraps the numpy memory
             return [np.array(ex.extract(n)[1]) for n in outs]
         # edgecv runs every multi-threaded ncnn call on one long-lived thread (one OpenMP team); the bare call
         # goes there too, or the two teams' spinning workers would slow each other

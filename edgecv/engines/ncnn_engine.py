@@ -29,6 +29,10 @@ from .base import Engine, TensorInfo, import_engine_package, require_files
 from .ncnn_checks import check_ncnn_files
 
 
+#: layer types that read their bottom blob and always write a new top blob: an input consumed only by these can stay in
+#: numpy memory (ncnn.Mat(array) wraps it without a copy)
+_READ_ONLY_CONSUMERS = frozenset({"Convolution", "ConvolutionDepthWise"})
+
 _OMP_LOCK = threading.Lock()
 _OMP_EXECUTOR: Optional[ThreadPoolExecutor] = None
 
@@ -65,6 +69,21 @@ class NcnnEngine(Engine):
         self.outputs = [TensorInfo(n) for n in self.net.output_names()]
         if not self.inputs or not self.outputs:
             raise ModelLoadError(f"ncnn model {self.files[0]} has no inputs or outputs")
+        self.borrowed_inputs = self._read_only_inputs()
+
+    def _read_only_inputs(self) -> frozenset:
+        """Names of the inputs every consumer of which only reads them (see ``_READ_ONLY_CONSUMERS``). ncnn runs
+        those on the caller's numpy memory; the others get a copy in ncnn-owned memory, because a layer working in
+        place on a blob ncnn does not own dereferences the blob's missing reference count (it crashed
+        PatchmatchNet), and would write into the caller's array besides."""
+        layers = self.net.layers()
+        read_only = set()
+        for name, index in zip(self.net.input_names(), self.net.input_indexes()):
+            consumers = [layer for layer in layers if index in list(layer.bottoms)]
+            if consumers and all(layer.type in _READ_ONLY_CONSUMERS and not layer.support_inplace
+                                 for layer in consumers):
+                read_only.add(name)
+        return frozenset(read_only)
 
     def _load_net(self):
         param, weights = self.files
@@ -118,10 +137,10 @@ class NcnnEngine(Engine):
         for name, arr in feeds.items():
             if arr.ndim >= 2 and arr.shape[0] == 1:
                 arr = arr[0]
-            # ncnn.Mat(array) wraps numpy memory without copying, and some layers work in place on
-            # their input blobs: running on borrowed memory crashed PatchmatchNet. clone() copies the
-            # input into ncnn-owned, aligned memory (~0.5 ms for a 640x640 image).
-            ex.input(name, ncnn.Mat(np.ascontiguousarray(arr)).clone())
+            # ncnn.Mat(array) wraps the numpy memory without copying (``arr`` lives until extraction ends); inputs
+            # a layer may work on in place are copied into ncnn-owned memory (~0.5 ms for 640x640)
+            mat = ncnn.Mat(np.ascontiguousarray(arr))
+            ex.input(name, mat if name in self.borrowed_inputs else mat.clone())
         result = {}
         for name in outputs:
             ret, mat = ex.extract(name)
