@@ -134,12 +134,13 @@ class NcnnEngine(Engine):
         ex = self.net.create_extractor()
         if not strict:  # keep every intermediate blob: light mode recycles them while later layers run
             ex.set_light_mode(False)
+        wrapped = []  # ncnn.Mat(array) wraps the numpy memory without copying: kept alive until extraction ends
         for name, arr in feeds.items():
             if arr.ndim >= 2 and arr.shape[0] == 1:
                 arr = arr[0]
-            # ncnn.Mat(array) wraps the numpy memory without copying (``arr`` lives until extraction ends); inputs
-            # a layer may work on in place are copied into ncnn-owned memory (~0.5 ms for 640x640)
-            mat = ncnn.Mat(np.ascontiguousarray(arr))
+            wrapped.append(np.ascontiguousarray(arr))
+            mat = ncnn.Mat(wrapped[-1])
+            # inputs a layer may work on in place are copied into ncnn-owned memory (~0.5 ms for 640x640)
             ex.input(name, mat if name in self.borrowed_inputs else mat.clone())
         result = {}
         for name in outputs:
