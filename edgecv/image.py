@@ -226,14 +226,11 @@ def read_image(path: "str | os.PathLike[str]", max_pixels: Optional[int] = None)
 
 def as_bgr_image(image: ImageLike, max_pixels: Optional[int] = None) -> np.ndarray:
     """Return ``image`` as a checked BGR uint8 ``(H, W, 3)`` array (reading it if it is a path)."""
-    if type(image) is np.ndarray and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8 \
-            and image.shape[0] and image.shape[1]:
-        return image  # the common case, without the path check (an ABC isinstance test, slow in the per-call path)
-    if isinstance(image, (str, os.PathLike)):
-        return read_image(image, max_pixels)
-    if image is None:
-        raise InvalidImageError("image is None (did cv2.imread fail to read the file?)")
-    if not isinstance(image, np.ndarray):
+    if not isinstance(image, np.ndarray):  # arrays first: the path test is an ABC check, slow on detect()'s path
+        if isinstance(image, (str, os.PathLike)):
+            return read_image(image, max_pixels)
+        if image is None:
+            raise InvalidImageError("image is None (did cv2.imread fail to read the file?)")
         raise InvalidImageError(f"image must be a numpy array or a path, got {type(image).__name__}")
     if image.ndim == 2:
         raise InvalidImageError(
