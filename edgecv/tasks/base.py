@@ -328,16 +328,12 @@ class ImageTaskModel(TaskModel[ResultT]):
             source, source_fmt = to_bgr(frame, fmt), "bgr"
             if (rh, rw) != (up_h, up_w):
                 source = cv2.resize(source, (rw, rh), interpolation=cv2.INTER_LINEAR)
-        if lease is None:
-            blob = core.prepare_frame(source, source_fmt, rotation, (nw, nh), (rw, rh), self.mean, self.std,
-                                      self.swap_rb, self.pad_pixel)
-        else:
-            buffer = lease.get((1, 3, nh, nw))
-            layout = (rw, rh, self.mean, self.std, self.swap_rb, self.pad_pixel)
-            written, buffer.layout = buffer.layout == layout, None  # unknown until this write has finished
-            blob = core.prepare_frame(source, source_fmt, rotation, (nw, nh), (rw, rh), self.mean, self.std,
-                                      self.swap_rb, self.pad_pixel, out=buffer.array, pad_written=written)
-            buffer.layout = layout
+        def pack(**into: Any) -> np.ndarray:
+            return core.prepare_frame(source, source_fmt, rotation, (nw, nh), (rw, rh), self.mean, self.std,
+                                      self.swap_rb, self.pad_pixel, **into)
+
+        blob = pack() if lease is None else lease.get((1, 3, nh, nw)).fill(
+            (rw, rh, self.mean, self.std, self.swap_rb, self.pad_pixel), pack)
         return Prepared({self.input_name: blob}, values, {"scale": (rw / up_w, rh / up_h), "image_hw": (up_h, up_w),
                                                           "geometry": geometry, "frame": frame})
 

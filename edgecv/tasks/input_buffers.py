@@ -25,6 +25,14 @@ class InputBuffer:
         self.array = array
         self.layout: Optional[Hashable] = None
 
+    def fill(self, layout: Hashable, write: Callable[..., np.ndarray]) -> np.ndarray:
+        """``write(out=array, pad_written=...)``: pad_written when the array already holds the padding of ``layout``.
+        The layout is unknown while writing (a write that fails leaves it so), ``layout`` once it has finished."""
+        written, self.layout = self.layout == layout, None
+        result = write(out=self.array, pad_written=written)
+        self.layout = layout
+        return result
+
 
 class Lease:
     """The buffer one call uses (taken on first :meth:`get`), a context manager that gives it back to the pool."""
