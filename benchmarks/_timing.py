@@ -35,9 +35,14 @@ def interleaved_samples(fns: Dict[str, Callable[[], object]], repeat: int) -> Di
     return samples
 
 
+def medians_ms(samples: Dict[str, List[float]]) -> Dict[str, float]:
+    """Median ms of each function's samples (seconds)."""
+    return {k: statistics.median(v) * 1e3 for k, v in samples.items()}
+
+
 def interleaved_ms(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, float]:
     """Median ms of each function, calls alternating so machine drift hits all alike."""
-    return {k: statistics.median(v) * 1e3 for k, v in interleaved_samples(fns, repeat).items()}
+    return medians_ms(interleaved_samples(fns, repeat))
 
 
 def paired_ratios(samples: Dict[str, List[float]], base: str) -> Dict[str, float]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("EDGECV_MODELS", str(REPO.parent / "shared" / "models"))
 
 import edgecv  # noqa: E402
-from _timing import interleaved_samples, median_ms, paired_ratios, report  # noqa: E402
+from _timing import interleaved_samples, median_ms, medians_ms, paired_ratios, report  # noqa: E402
 from edgecv import _pycore  # noqa: E402
 
 PHOTOS = {"group": "group_t1.jpg", "crowd": "street_6.jpg"}
@@ -106,7 +105,7 @@ def main() -> int:
             samples = interleaved_samples({"bare": bare_call(model, prepared.feeds[model.input_name]),
                                            "raw": lambda: model.infer(prepared), "detect": lambda: model.detect(image)},
                                           args.repeat)
-            t = {k: statistics.median(v) * 1e3 for k, v in samples.items()}
+            t = medians_ms(samples)
             over_bare, over_raw = paired_ratios(samples, "bare"), paired_ratios(samples, "raw")
             raw = model.infer(prepared)
             # Microsecond-scale: each in its own block (interleaving with numpy's large temporaries
