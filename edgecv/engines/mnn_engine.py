@@ -119,8 +119,7 @@ class MnnEngine(Engine):
             for name in outputs:
                 out = interp.getSessionOutput(session, name)
                 shape = tuple(out.getShape())
-                host = mnn.Tensor(shape, mnn.Halide_Type_Float, np.empty(shape, np.float32),
-                                  mnn.Tensor_DimensionType_Caffe)
+                host = mnn.Tensor(shape, mnn.Halide_Type_Float, mnn.Tensor_DimensionType_Caffe)  # uninitialised
                 out.copyToHostTensor(host)
                 result[name] = np.array(host.getNumpyData(), dtype=np.float32, copy=True)
         return result
