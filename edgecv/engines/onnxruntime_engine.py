@@ -11,6 +11,12 @@ from ..targets import TARGETS
 from .base import Engine, TensorInfo, import_engine_package, require_files, short
 
 
+#: Microseconds an idle intra-op thread spins before it sleeps (``session.intra_op.spin_duration_us``; a version
+#: that does not know the key ignores it). Long enough to bridge the gaps between operators, short enough to give
+#: the cores back during detect()'s preprocessing: 20, 50 and 100 measured alike (docs: Benchmarks).
+SPIN_US = 50
+
+
 def _dims(shape) -> tuple:
     return tuple(d if isinstance(d, int) and d > 0 else None for d in shape)
 
@@ -25,15 +31,9 @@ class OnnxRuntimeEngine(Engine):
         super().__init__(files, threads, fp16, busy_wait)
         ort = import_engine_package(self.target.module, self.target.extra)
         require_files(self.files)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
+        opts = self._session_options(ort)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # Idle intra-op threads spin between operators unless busy_wait is False. Measured here (SCRFD-2.5G, 2
-        # threads, 2 cores): spinning makes detect() 19 % faster alone and a stream 15 % faster, but with a second
-        # model computing at the same time 25-35 % slower: edgecv serve turns it off (docs: Engines).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.busy_wait else "0")
         try:
             self.session = ort.InferenceSession(str(self.files[0]), sess_options=opts,
                                                 providers=["CPUExecutionProvider"])
@@ -43,6 +43,22 @@ class OnnxRuntimeEngine(Engine):
         self.outputs = [TensorInfo(o.name, _dims(o.shape)) for o in self.session.get_outputs()]
         if not self.inputs or not self.outputs:
             raise ModelLoadError(f"onnxruntime model {self.files[0]} has no inputs or outputs")
+
+    def _session_options(self, ort):
+        """Session options with edgecv's thread policy: ``threads`` intra-op threads that spin while idle (unless
+        busy_wait is False), for at most SPIN_US after each parallel section."""
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.log_severity_level = 3
+        # benchmarks/bench_spin.py (SCRFD-2.5G, 2 threads, 2 cores): spinning makes a stream 3-6 % faster and a
+        # loop of detect() 0-2 %, but a model sharing the cores with a second computing one 8-11 % slower: edgecv
+        # serve turns it off (docs: Benchmarks, thread policy). ONNX Runtime's default spin, longer than SPIN_US,
+        # made that 32 % and kept the workers spinning through detect()'s preprocessing, where OpenCV's resize
+        # wants the second core.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.busy_wait else "0")
+        if self.busy_wait:
+            opts.add_session_config_entry("session.intra_op.spin_duration_us", str(SPIN_US))
+        return opts
 
     def _run(self, feeds: Dict[str, np.ndarray], outputs: List[str]) -> Dict[str, np.ndarray]:
         values = self.session.run(outputs, feeds)
@@ -65,10 +81,7 @@ class OnnxRuntimeEngine(Engine):
             for t in wanted:
                 if t not in present:
                     model.graph.output.append(onnx.ValueInfoProto(name=t))
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.log_severity_level = 3
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.busy_wait else "0")
+            opts = self._session_options(ort)
             self._probe_session = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
                                                        providers=["CPUExecutionProvider"])
             self._probe_names, self._probe_key = wanted, key
