@@ -51,7 +51,7 @@ class OnnxRuntimeEngine(Engine):
         opts.intra_op_num_threads = self.threads
         opts.log_severity_level = 3
         # benchmarks/bench_spin.py (SCRFD-2.5G, 2 threads, 2 cores): spinning makes a stream 3-6 % faster and a
-        # loop of detect() 0-2 %, but a model sharing the cores with a second computing one 8-11 % slower: edgecv
+        # loop of detect() 1-4 %, but a model sharing the cores with a second computing one 3-11 % slower: edgecv
         # serve turns it off (docs: Benchmarks, thread policy). ONNX Runtime's default spin, longer than SPIN_US,
         # made that 32 % and kept the workers spinning through detect()'s preprocessing, where OpenCV's resize
         # wants the second core.

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import edgecv
-from edgecv.engines.onnxruntime_engine import SPIN_US
+from edgecv.engines.onnxruntime_engine import SPIN_US  # importable without onnxruntime (it loads it lazily)
 
 pytest.importorskip("onnxruntime")
 
