@@ -742,6 +742,7 @@ sorted by score.)doc");
         "(RGB when rgb), padding with pad_pixel. YUV 4:2:0 frames are (H * 3 / 2, W) arrays (OpenCV's layout). "
         "out: a C-contiguous float32 array of that shape to write into (returned) instead of a new one; "
         "pad_written: out already holds this padding (same sizes, mean, std, rgb, pad_pixel), which may be skipped.");
+  m.attr("FUSED_LINEAR_RESIZE") = edgecv::fast_linear_resize();  // prepare_frame resizes BGR/RGB with SIMD here
   py::class_<edgecv::TrackerParams>(m, "TrackerParams", "ByteTrack-style tracker settings (defaults from the core).")
       .def(py::init<>())
       .def_readwrite("high_threshold", &edgecv::TrackerParams::high_threshold)

@@ -15,6 +15,7 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -409,78 +410,332 @@ void make_tables(const float* scale, const float* shift, float (&table)[3][256])
   convert_pixels(px, o, 256);
 }
 
-// The common case of detect() on an image: a 3-channel BGR/RGB picture already at its network size (OpenCV
-// resized it), upright. No sampling is needed: one pass de-interleaves, normalises and pads, row by row. Same result
-// as run<>() (the taps are identities).
-bool copy_unscaled(const FrameView& f, const FrameParams& p, float* dst) {
-  const bool three = f.format == PixelFormat::BGR || f.format == PixelFormat::RGB;
-  if (!three || p.rotation != 0 || f.width != p.resized_width || f.height != p.resized_height ||
-      f.channel_stride != 1 || f.pixel_stride != 3)
-    return false;
-  const bool swap = (f.format == PixelFormat::RGB) != p.rgb;  // stored order differs from the output order
-  const std::size_t plane = static_cast<std::size_t>(p.out_height) * p.out_width;
-  float scale[3], shift[3];
-  for (int c = 0; c < 3; ++c) {
-    scale[c] = 1.f / p.std[c];
-    shift[c] = -p.mean[c] / p.std[c];
+// Output rows of a 3-channel picture: each is made in `line` (one row per output channel, hot in L1) and stored with
+// streaming stores; the padding right of the picture is filled in `line` once, the rows below it at the end.
+class PlanarRows {
+ public:
+  PlanarRows(const FrameParams& p, float* dst) : p_(p), dst_(dst), plane_(static_cast<std::size_t>(p.out_height) * p.out_width) {
+    for (int c = 0; c < 3; ++c) {
+      scale[c] = 1.f / p.std[c];
+      shift[c] = -p.mean[c] / p.std[c];
+      pad_[c] = p.pad_pixel * scale[c] + shift[c];
+    }
+    make_tables(scale, shift, table);
+    lines_.resize(3 * static_cast<std::size_t>(p.out_width));
+    for (int c = 0; c < 3; ++c) {
+      line[c] = lines_.data() + c * static_cast<std::size_t>(p.out_width);
+      std::fill(line[c] + p.resized_width, line[c] + p.out_width, pad_[c]);
+    }
+    // A reused buffer that already holds this padding (same sizes and values: the caller knows) gets the picture
+    // only: 31 % fewer bytes written for a 640x443 photo in 640x640, 43 % for 640x364.
+    row_width_ = p.pad_written ? p.resized_width : p.out_width;
   }
-  const int w = p.resized_width;
+
+  // Stores line[0..2] as output row y.
+  void store(int y) {
+    for (int c = 0; c < 3; ++c)
+      store_row(dst_ + c * plane_ + static_cast<std::size_t>(y) * p_.out_width, line[c], row_width_);
+  }
+
+  // The padding rows below the picture (unless already there), then a fence for the streaming stores.
+  void finish() {
+    if (!p_.pad_written) {
+      for (int c = 0; c < 3; ++c) {
+        std::fill(line[c], line[c] + p_.resized_width, pad_[c]);
+        for (int y = p_.resized_height; y < p_.out_height; ++y)
+          store_row(dst_ + c * plane_ + static_cast<std::size_t>(y) * p_.out_width, line[c], p_.out_width);
+      }
+    }
+    finish_stores();
+  }
+
+  float scale[3], shift[3];
+  float table[3][256];  // each byte value's normalised float per output channel, as the SIMD paths compute it
+  float* line[3];
+
+ private:
+  const FrameParams& p_;
+  float* dst_;
+  std::size_t plane_;
+  float pad_[3];
+  int row_width_;
+  std::vector<float> lines_;
+};
+
+// Whether a 3-channel BGR/RGB picture with contiguous pixels, upright: the layout the two passes below read.
+bool packed_three(const FrameView& f, const FrameParams& p) {
+  return (f.format == PixelFormat::BGR || f.format == PixelFormat::RGB) && p.rotation == 0 && f.channel_stride == 1 &&
+         (f.pixel_stride == 3 || f.width == 1);  // numpy may give a one-pixel-wide array any pixel stride
+}
+
+// The common case of detect() on an image already at its network size: no sampling is needed: one pass
+// de-interleaves, normalises and pads, row by row. Same result as run<>() (the taps are identities).
+bool copy_unscaled(const FrameView& f, const FrameParams& p, float* dst) {
+  if (!packed_three(f, p) || f.width != p.resized_width || f.height != p.resized_height) return false;
+  const bool swap = (f.format == PixelFormat::RGB) != p.rgb;  // stored order differs from the output order
   // One pass over each row de-interleaves the three channels into normalised floats: 16 pixels at a time with SSE4.1
   // shuffles or NEON's vld3 (0.38 ms hot for 640x443 into 640x640), the rest through a table per channel (0.48 ms
   // for whole rows, against 0.84 ms for the three strided passes before; all bit-identical). Between engine calls
   // the pass is bound by writing the input to memory (~0.5 ms there either way). One thread: splitting the rows over
   // the engine's threads measured slower here (ONNX Runtime's and MNN's workers still hold the cores after a call).
-  float table[3][256];
-  make_tables(scale, shift, table);
-  const float* t0 = table[0];
-  const float* t1 = table[1];
-  const float* t2 = table[2];
+  PlanarRows rows(p, dst);
+  const int w = p.resized_width;
   const int s0 = swap ? 2 : 0, s2 = swap ? 0 : 2;  // output channel c reads stored channel (swap ? 2 - c : c)
-  std::vector<float> lines(3 * static_cast<std::size_t>(p.out_width));  // one output row per channel, hot in L1
-  float* line[3] = {lines.data(), lines.data() + p.out_width, lines.data() + 2 * p.out_width};
-  // A reused buffer that already holds this padding (same sizes and values: the caller knows) gets the picture
-  // only: 31 % fewer bytes written for a 640x443 photo in 640x640, 43 % for 640x364.
-  const int row_width = p.pad_written ? w : p.out_width;
-  float pad[3];
-  for (int c = 0; c < 3; ++c) {
-    pad[c] = p.pad_pixel * scale[c] + shift[c];
-    std::fill(line[c] + w, line[c] + p.out_width, pad[c]);
-  }
+  const float* t0 = rows.table[0];
+  const float* t1 = rows.table[1];
+  const float* t2 = rows.table[2];
   const int src[3] = {s0, 1, s2};
-  const PackLines lines16{{line[0], line[1], line[2]}, src, scale, shift};
+  const PackLines lines16{{rows.line[0], rows.line[1], rows.line[2]}, src, rows.scale, rows.shift};
   const int simd_end = have_simd() ? w / 16 * 16 : 0;
   for (int y = 0; y < p.resized_height; ++y) {
     const std::uint8_t* row = f.data + y * f.row_stride;
-    float* l0 = line[0];
-    float* l1 = line[1];
-    float* l2 = line[2];
     if (simd_end) convert_pixels(row, lines16, simd_end);
     for (int x = simd_end; x < w; ++x) {
       const std::uint8_t* px = row + 3 * x;
-      l0[x] = t0[px[s0]];
-      l1[x] = t1[px[1]];
-      l2[x] = t2[px[s2]];
+      rows.line[0][x] = t0[px[s0]];
+      rows.line[1][x] = t1[px[1]];
+      rows.line[2][x] = t2[px[s2]];
     }
-    for (int c = 0; c < 3; ++c)
-      store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line[c], row_width);
+    rows.store(y);
   }
-  if (!p.pad_written) {
+  rows.finish();
+  return true;
+}
+
+// ---- OpenCV's INTER_LINEAR resize of 8-bit pictures, bit for bit, fused with the pack ----
+// Resizing with cv2.resize and then packing wrote and re-read a uint8 copy of the picture between the engine's calls
+// (0.6-0.9 ms for the 640x364 crowd photo, ~3 % of a SCRFD-2.5G call). Here each source row is resampled once into
+// planar 16-bit sums, and two of them are blended straight into the network input's rows. The arithmetic is
+// OpenCV's (4.x and 5.x: resize.cpp's HResizeLinear and VResizeLinearVec_32s8u), so the input is the one the
+// reference preprocessing gives, to the bit; tests/core/test_core_bindings.py checks that against cv2.resize.
+//   horizontal: fx = float((x + 0.5) * in / out - 0.5), split into a source index and a fraction that is clamped to
+//     0 outside the picture; 11-bit weights a0 = round((1 - fx) * 2048), a1 = round(fx * 2048); exact integer sums,
+//     kept as sum >> 4 (fits int16).
+//   vertical: the same positions, the rows clipped but the fraction not; h = (H0 * b0 >> 16) + (H1 * b1 >> 16),
+//     pixel = (h + 2) >> 2.
+struct LinearAxis {
+  std::vector<int> i0, i1;          // source indices (i1 = i0 + 1 except at the edges)
+  std::vector<std::int16_t> w0, w1;  // 11-bit weights
+};
+
+LinearAxis opencv_linear_axis(int out, int in, bool clamp_fraction) {
+  LinearAxis a;
+  a.i0.resize(out);
+  a.i1.resize(out);
+  a.w0.resize(out);
+  a.w1.resize(out);
+  const double scale = 1.0 / (static_cast<double>(out) / in);
+  for (int o = 0; o < out; ++o) {
+    float f = static_cast<float>((o + 0.5) * scale - 0.5);
+    int s = static_cast<int>(std::floor(f));
+    f -= static_cast<float>(s);
+    int s1 = s + 1;
+    if (clamp_fraction) {
+      if (s < 0) f = 0.f, s = 0;
+      if (s >= in - 1) f = 0.f, s = in - 1;
+      s1 = std::min(s + 1, in - 1);
+    } else {
+      s = std::clamp(s, 0, in - 1);
+      s1 = std::clamp(s1, 0, in - 1);
+    }
+    a.i0[o] = s;
+    a.i1[o] = s1;
+    a.w0[o] = static_cast<std::int16_t>(std::lrint((1.f - f) * 2048.f));  // round half to even, as cvRound
+    a.w1[o] = static_cast<std::int16_t>(std::lrint(f * 2048.f));
+  }
+  return a;
+}
+
+// Source row -> three planes of `w` horizontal sums >> 4, for outputs [begin, end).
+void hresize_scalar(const std::uint8_t* row, const LinearAxis& ax, int begin, int end, std::int16_t* const planes[3]) {
+  for (int x = begin; x < end; ++x) {
+    const std::uint8_t* a = row + 3 * ax.i0[x];
+    const std::uint8_t* b = row + 3 * ax.i1[x];
+    for (int c = 0; c < 3; ++c) planes[c][x] = static_cast<std::int16_t>((a[c] * ax.w0[x] + b[c] * ax.w1[x]) >> 4);
+  }
+}
+
+// Two rows of sums -> pixel values -> normalised floats through the table, outputs [begin, end).
+void vblend_scalar(const std::int16_t* top, const std::int16_t* bottom, int b0, int b1, int begin, int end,
+                   const float* table, float* line) {
+  for (int x = begin; x < end; ++x) {
+    const int h = ((top[x] * b0) >> 16) + ((bottom[x] * b1) >> 16);
+    line[x] = table[std::clamp((h + 2) >> 2, 0, 255)];
+  }
+}
+
+#if defined(EDGECV_PACK_SSE41)
+// AVX-512 (BW + VBMI: Ice Lake, Sapphire Rapids, Zen 4 and later). The horizontal pass works on groups of up to 16
+// consecutive outputs whose source pixels lie in 128 bytes of the row: one byte permutation per channel puts each
+// output's two source bytes, widened to int16, beside its two weights, and one multiply-add gives the 16 sums of
+// that channel, already planar. Without VBMI the byte shuffles cost more than OpenCV's resize saves here (an SSE4.1
+// version measured 1.5 ms hot for the group photo, against 0.9 ms for cv2.resize then the pack), so those CPUs
+// keep cv2.resize: fast_linear_resize() says which.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 headers pass _mm512_undefined_* through
+#endif
+struct HGroup {
+  int offset;               // first byte of the row the group reads
+  int first, count;         // outputs [first, first + count), count <= 16; 16 are written
+  std::uint64_t mask[2];    // bytes of the two 64-byte loads that lie in the row (masked loads never fault)
+};
+
+struct HTables {
+  std::vector<HGroup> groups;
+  std::vector<std::uint8_t> index;   // per group, 3 x 64: for output lane j, bytes 4j and 4j + 2 = its taps' offsets
+  std::vector<std::int16_t> weight;  // per group, 32: (w0, w1) per lane
+};
+
+HTables make_groups(const LinearAxis& ax) {
+  HTables t;
+  const int w = static_cast<int>(ax.i0.size());
+  for (int x = 0; x < w;) {
+    const int offset = 3 * ax.i0[x];
+    int n = 1;
+    while (n < 16 && x + n < w && 3 * ax.i1[x + n] + 3 - offset <= 128) ++n;
+    const int length = 3 * ax.i1[x + n - 1] + 3 - offset;
+    HGroup g{offset, x, n, {0, 0}};
+    for (int half = 0; half < 2; ++half) {
+      const int bytes = std::clamp(length - 64 * half, 0, 64);
+      g.mask[half] = bytes == 64 ? ~0ULL : ((1ULL << bytes) - 1);
+    }
+    t.groups.push_back(g);
+    const std::size_t at = t.index.size();
+    t.index.resize(at + 3 * 64, 0);
+    t.weight.resize(t.weight.size() + 32, 0);
+    std::int16_t* wt = &t.weight[t.weight.size() - 32];
+    for (int j = 0; j < n; ++j) {
+      for (int c = 0; c < 3; ++c) {
+        t.index[at + 64 * c + 4 * j] = static_cast<std::uint8_t>(3 * ax.i0[x + j] - offset + c);
+        t.index[at + 64 * c + 4 * j + 2] = static_cast<std::uint8_t>(3 * ax.i1[x + j] - offset + c);
+      }
+      wt[2 * j] = ax.w0[x + j];
+      wt[2 * j + 1] = ax.w1[x + j];
+    }
+    x += n;
+  }
+  return t;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), noinline)) void hresize_vbmi(const std::uint8_t* row,
+                                                                                    const HTables& t,
+                                                                                    std::int16_t* const planes[3]) {
+  const __mmask64 even = 0x5555555555555555ULL;  // the low byte of each int16: the high byte stays zero
+  const std::uint8_t* index = t.index.data();
+  const std::int16_t* weight = t.weight.data();
+  for (const HGroup& g : t.groups) {
+    const std::uint8_t* src = row + g.offset;
+    const __m512i lo = _mm512_maskz_loadu_epi8(g.mask[0], src);
+    const __m512i hi = _mm512_maskz_loadu_epi8(g.mask[1], src + 64);
+    const __m512i w = _mm512_loadu_si512(weight);
+    for (int c = 0; c < 3; ++c) {  // all 16 lanes stored: the next group overwrites those past `count`
+      const __m512i taps = _mm512_maskz_permutex2var_epi8(even, lo, _mm512_loadu_si512(index + 64 * c), hi);
+      const __m512i sums = _mm512_srai_epi32(_mm512_madd_epi16(taps, w), 4);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(planes[c] + g.first), _mm512_cvtepi32_epi16(sums));
+    }
+    index += 3 * 64;
+    weight += 32;
+  }
+}
+
+// 32 outputs at a time, `count` a multiple of 32: OpenCV's mulhi blend, then the pixel value through an int -> float
+// conversion, a multiply and an add, as convert_pixels (so the same float as the tables give). The explicit-rounding
+// forms keep the compiler from fusing them into an FMA, which rounds once and differs in the last bit.
+__attribute__((target("avx512f,avx512bw"), noinline)) void vblend_avx512(const std::int16_t* top,
+                                                                          const std::int16_t* bottom, int b0, int b1,
+                                                                          int count, float scale, float shift,
+                                                                          float* line) {
+  const __m512i w0 = _mm512_set1_epi16(static_cast<short>(b0)), w1 = _mm512_set1_epi16(static_cast<short>(b1));
+  const __m512i two = _mm512_set1_epi16(2), zero = _mm512_setzero_si512(), top255 = _mm512_set1_epi16(255);
+  const __m512 sc = _mm512_set1_ps(scale), sh = _mm512_set1_ps(shift);
+  for (int x = 0; x < count; x += 32) {
+    const __m512i t = _mm512_loadu_si512(top + x), d = _mm512_loadu_si512(bottom + x);
+    __m512i h = _mm512_adds_epi16(_mm512_mulhi_epi16(t, w0), _mm512_mulhi_epi16(d, w1));
+    h = _mm512_min_epi16(_mm512_max_epi16(_mm512_srai_epi16(_mm512_adds_epi16(h, two), 2), zero), top255);
+    const __m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(h));
+    const __m512i hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1));
+    constexpr int kNearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    _mm512_storeu_ps(line + x, _mm512_add_round_ps(_mm512_mul_round_ps(_mm512_cvtepi32_ps(lo), sc, kNearest), sh, kNearest));
+    _mm512_storeu_ps(line + x + 16,
+                     _mm512_add_round_ps(_mm512_mul_round_ps(_mm512_cvtepi32_ps(hi), sc, kNearest), sh, kNearest));
+  }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+bool have_vbmi() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vbmi");
+  return yes;
+}
+#else
+bool have_vbmi() { return false; }
+#endif
+
+bool resize_linear_8u(const FrameView& f, const FrameParams& p, float* dst, bool simd) {
+  if (!packed_three(f, p)) return false;
+  const int w = p.resized_width, h = p.resized_height;
+  const LinearAxis ax = opencv_linear_axis(w, f.width, true);
+  const LinearAxis ay = opencv_linear_axis(h, f.height, false);
+#if defined(EDGECV_PACK_SSE41)
+  const HTables groups = simd ? make_groups(ax) : HTables{};
+#endif
+  const int v_simd = simd ? w / 32 * 32 : 0;
+  // Two rows of sums, keyed by source row: upscaling reuses one of them for the next output rows.
+  const std::size_t stride = (static_cast<std::size_t>(w) + 31) / 32 * 32 + 16;  // per plane, room for a last group
+  std::vector<std::int16_t> sums(2 * 3 * stride);
+  std::array<std::int16_t*, 3> slot[2];
+  for (int k = 0; k < 2; ++k)
+    for (int c = 0; c < 3; ++c) slot[k][c] = sums.data() + (3 * k + c) * stride;
+  int cached[2] = {-1, -1};
+  auto fill = [&](int k, int v) {
+    const std::uint8_t* row = f.data + v * f.row_stride;
+#if defined(EDGECV_PACK_SSE41)
+    if (simd) {
+      hresize_vbmi(row, groups, slot[k].data());
+      cached[k] = v;
+      return;
+    }
+#endif
+    hresize_scalar(row, ax, 0, w, slot[k].data());
+    cached[k] = v;
+  };
+  PlanarRows rows(p, dst);
+  const bool swap = (f.format == PixelFormat::RGB) != p.rgb;
+  for (int y = 0; y < h; ++y) {
+    const int u = ay.i0[y], v = ay.i1[y];  // slot 0 gets row u, slot 1 row v (unless u == v)
+    if (cached[0] != u && cached[1] == u) {
+      std::swap(slot[0], slot[1]);
+      std::swap(cached[0], cached[1]);
+    }
+    if (cached[0] != u) fill(0, u);
+    if (u != v && cached[1] != v) fill(1, v);
+    const auto& top = slot[0];
+    const auto& bottom = u == v ? slot[0] : slot[1];
     for (int c = 0; c < 3; ++c) {
-      std::fill(line[c], line[c] + w, pad[c]);
-      for (int y = p.resized_height; y < p.out_height; ++y)
-        store_row(dst + c * plane + static_cast<std::size_t>(y) * p.out_width, line[c], p.out_width);
+      const int s = swap ? 2 - c : c;  // stored channel of output channel c
+#if defined(EDGECV_PACK_SSE41)
+      if (v_simd) vblend_avx512(top[s], bottom[s], ay.w0[y], ay.w1[y], v_simd, rows.scale[c], rows.shift[c], rows.line[c]);
+#endif
+      vblend_scalar(top[s], bottom[s], ay.w0[y], ay.w1[y], v_simd, w, rows.table[c], rows.line[c]);
     }
+    rows.store(y);
   }
-  finish_stores();
+  rows.finish();
   return true;
 }
 
 }  // namespace
 
+bool fast_linear_resize() { return have_vbmi(); }
+
 void prepare_frame(const FrameView& f, const FrameParams& p, float* dst) {
   check_frame(f, p);
   require(dst != nullptr, "prepare_frame: null output");
-  if (copy_unscaled(f, p, dst)) return;
+  if (copy_unscaled(f, p, dst) || resize_linear_8u(f, p, dst, fast_linear_resize())) return;
   switch (f.format) {
     case PixelFormat::BGR: return run<PixelFormat::BGR>(f, p, dst);
     case PixelFormat::RGB: return run<PixelFormat::RGB>(f, p, dst);

@@ -45,7 +45,13 @@ void upright_size(const FrameView& frame, int rotation, int& height, int& width)
 // Throws InvalidInput on bad sizes, strides, formats or parameters.
 void check_frame(const FrameView& frame, const FrameParams& params);
 
-// Writes a (3, out_height, out_width) float32 tensor.
+// Writes a (3, out_height, out_width) float32 tensor. Upright 3-channel BGR/RGB pictures with contiguous pixels are
+// resized with OpenCV's INTER_LINEAR 8-bit arithmetic, bit for bit (cv2.resize then the pack, in one pass); other
+// formats and rotations sample bilinearly in float at the same positions (within 0.5 of a pixel level of that).
 void prepare_frame(const FrameView& frame, const FrameParams& params, float* dst);
+
+// Whether this build and CPU resize upright BGR/RGB pictures with SIMD (else a scalar pass that gives the same
+// values: callers with a faster resize of their own, like OpenCV's, may prefer it).
+[[nodiscard]] bool fast_linear_resize();
 
 }  // namespace edgecv

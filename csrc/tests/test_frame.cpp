@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iostream>
 #include <vector>
 
 #include "check.hpp"
@@ -144,6 +146,83 @@ TEST_CASE("bilinear taps follow OpenCV's half-pixel centres; padding fills right
   for (int i = 0; i < 4; ++i) CHECK_NEAR(out[i], want[i], 1e-3);
   CHECK_NEAR(out[4], 7, 1e-4);
   for (int i = 5; i < 10; ++i) CHECK_NEAR(out[i], 7, 1e-4);
+}
+
+namespace {
+
+// OpenCV's INTER_LINEAR on 8-bit pictures written out plainly (resize.cpp: HResizeLinear, VResizeLinearVec_32s8u),
+// the specification prepare_frame's fused pass follows; tests/core/test_core_bindings.py checks it against
+// cv2.resize itself.
+std::vector<std::uint8_t> opencv_linear(const std::vector<std::uint8_t>& img, int W, int H, int w, int h) {
+  struct Tap {
+    int i0, i1, w0, w1;
+  };
+  auto taps = [](int out, int in, bool clamp) {
+    std::vector<Tap> t(out);
+    const double scale = 1.0 / (static_cast<double>(out) / in);
+    for (int o = 0; o < out; ++o) {
+      float f = static_cast<float>((o + 0.5) * scale - 0.5);
+      int s = static_cast<int>(std::floor(f));
+      f -= static_cast<float>(s);
+      int s1 = s + 1;
+      if (clamp) {
+        if (s < 0) f = 0.f, s = 0;
+        if (s >= in - 1) f = 0.f, s = in - 1;
+        s1 = std::min(s + 1, in - 1);
+      }
+      t[o] = {std::clamp(s, 0, in - 1), std::clamp(s1, 0, in - 1), static_cast<int>(std::lrint((1.f - f) * 2048.f)),
+              static_cast<int>(std::lrint(f * 2048.f))};
+    }
+    return t;
+  };
+  const auto tx = taps(w, W, true), ty = taps(h, H, false);
+  auto sum = [&](int row, int x, int c) {  // horizontal sum >> 4
+    const std::uint8_t* r = &img[static_cast<std::size_t>(row) * W * 3];
+    return (r[3 * tx[x].i0 + c] * tx[x].w0 + r[3 * tx[x].i1 + c] * tx[x].w1) >> 4;
+  };
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(w) * h * 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) {
+        const int v = ((sum(ty[y].i0, x, c) * ty[y].w0) >> 16) + ((sum(ty[y].i1, x, c) * ty[y].w1) >> 16);
+        out[(static_cast<std::size_t>(y) * w + x) * 3 + c] = static_cast<std::uint8_t>(std::clamp((v + 2) >> 2, 0, 255));
+      }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("BGR pictures are resized with OpenCV's 8-bit INTER_LINEAR arithmetic, bit for bit") {
+  // Up, down (2x, 3x, 9x: the vector path's byte windows), 1-pixel sides, odd widths; the fused pass (SIMD where the
+  // CPU has it, else scalar) against the plain arithmetic above followed by the pack of an unscaled picture.
+  const int sizes[][4] = {{580, 330, 640, 364}, {1280, 886, 640, 443}, {1920, 1080, 640, 360}, {1800, 90, 200, 45},
+                          {1, 1, 7, 5},         {2, 3, 64, 64},        {77, 101, 160, 211}, {609, 31, 593, 30},
+                          {40, 40, 33, 35},     {3, 700, 1, 650}};
+  std::uint32_t seed = 12345;
+  for (const auto& s : sizes) {
+    const int W = s[0], H = s[1], w = s[2], h = s[3];
+    std::vector<std::uint8_t> img(static_cast<std::size_t>(W) * H * 3);
+    for (auto& b : img) b = static_cast<std::uint8_t>((seed = seed * 1664525u + 1013904223u) >> 24);
+    const std::vector<std::uint8_t> small = opencv_linear(img, W, H, w, h);
+    FrameParams p;
+    p.out_width = w + 5;
+    p.out_height = h + 2;
+    p.resized_width = w;
+    p.resized_height = h;
+    p.rgb = true;
+    for (int c = 0; c < 3; ++c) {
+      p.mean[c] = 120.f + c;
+      p.std[c] = 57.f + 3 * c;
+    }
+    const std::size_t n = 3 * static_cast<std::size_t>(p.out_width) * p.out_height;
+    std::vector<float> fused(n), expected(n);
+    prepare_frame(bgr_view(img, W, H), p, fused.data());
+    prepare_frame(bgr_view(small, w, h), p, expected.data());
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < n; ++i) differ += fused[i] != expected[i];
+    CHECK(differ == 0);
+    if (differ) std::cerr << "  " << W << "x" << H << " -> " << w << "x" << h << ": " << differ << " values differ\n";
+  }
 }
 
 TEST_CASE("frames are checked") {

@@ -1,5 +1,6 @@
 """Camera frames -> network input in numpy and OpenCV, as csrc/edgecv/frame.cpp: the frame as BGR floats (YUV through
-the same BT.601 tables), turned upright, resized with OpenCV's bilinear sampling, normalised and packed with padding."""
+the same BT.601 tables), turned upright, resized with OpenCV's bilinear sampling (upright BGR/RGB pictures with
+OpenCV's 8-bit arithmetic, as the C++ core), normalised and packed with padding."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import numpy as np
 
 from ._checks import as_array, checked, pair, require
 from ..errors import InvalidInputError
+
+#: prepare_frame has no SIMD resize of its own here: callers resize BGR pictures with OpenCV first (same values)
+FUSED_LINEAR_RESIZE = False
 
 FORMATS = ("bgr", "rgb", "bgra", "rgba", "gray", "nv21", "nv12", "i420", "yuyv")
 _YUV420 = ("nv21", "nv12", "i420")
@@ -111,6 +115,9 @@ def prepare_frame(frame: Any, format: str, rotation: int, size: Any, resized: An
     require(1 <= rw <= out_w and 1 <= rh <= out_h, "the resized picture must fit the output")
     require(bool(np.isfinite(mean).all() and np.isfinite(std).all() and (std != 0).all()),
             "mean must be finite and std finite and non-zero")
+    if format in ("bgr", "rgb") and rotation == 0 and (rh, rw) != (height, width) and a.strides[2] == 1 and \
+            (a.strides[1] == 3 or width == 1):  # as the C++ core: OpenCV's 8-bit INTER_LINEAR, bit for bit
+        a = cv2.resize(a, (rw, rh), interpolation=cv2.INTER_LINEAR).reshape(rh, rw, 3)
     bgr = _to_bgr_float(a, format)
     if rotation:
         bgr = np.ascontiguousarray(np.rot90(bgr, -(rotation // 90)))  # clockwise

@@ -111,6 +111,33 @@ def test_prepare_frame_matches_numpy_and_checks_input():
 
 
 @pytest.mark.parametrize("which", ["native", "python"])
+def test_prepare_frame_resizes_bgr_as_cv2_resize_then_the_pack(which):
+    """An upright BGR/RGB picture resized inside prepare_frame gives, to the bit, cv2.resize (INTER_LINEAR) and then
+    the pack of the resized copy: up, down, exact 2x and 3x, 1-pixel sides, odd widths, row-strided views."""
+    import cv2
+
+    from edgecv import _core as native, _pycore
+
+    core = native if which == "native" else _pycore
+    assert isinstance(core.FUSED_LINEAR_RESIZE, bool)
+    rng = np.random.default_rng(7)
+    cases = [((330, 580), (364, 640)), ((886, 1280), (443, 640)), ((1080, 1920), (360, 640)), ((1, 1), (5, 7)),
+             ((2, 3), (64, 64)), ((626, 1), (1000, 1)), ((31, 609), (30, 593)), ((700, 3), (650, 1))]
+    for _ in range(40):
+        src = rng.integers(1, 700, 2)
+        cases.append((tuple(src), tuple(np.clip((src / rng.uniform(0.3, 5)).astype(int), 1, 900))))
+    for (H, W), (h, w) in cases:
+        image = rng.integers(0, 256, (H, W + 2, 3), dtype=np.uint8)
+        view = image[:, 1:W + 1] if rng.random() < 0.5 else np.ascontiguousarray(image[:, :W])
+        fmt = "rgb" if rng.random() < 0.5 else "bgr"
+        args = ((w + int(rng.integers(0, 4)), h + int(rng.integers(0, 4))), (w, h), (127.5, 120.0, 100.0),
+                (128.0, 64.0, 32.5), bool(rng.random() < 0.5), int(rng.integers(0, 256)))
+        small = cv2.resize(view, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, 3)
+        np.testing.assert_array_equal(core.prepare_frame(view, fmt, 0, *args), core.prepare_frame(small, fmt, 0, *args),
+                                      err_msg=f"{W}x{H} -> {w}x{h} {fmt}")
+
+
+@pytest.mark.parametrize("which", ["native", "python"])
 def test_prepare_frame_into_a_reused_array(which):
     from edgecv import _core as native, _pycore
 
