@@ -12,6 +12,6 @@ from .pnp import solve_pnp
 from .pose import PoseParams, find_peaks, group_poses
 from .track import ByteTracker, TrackerParams
 
-__all__ = ["FUSED_LINEAR_RESIZE", "ScrfdParams", "YunetParams", "ConsistencyParams", "PoseParams", "TrackerParams", "ByteTracker",
-           "anchor_centres", "decode_scrfd", "decode_yunet", "nms", "prepare_frame", "backproject",
+__all__ = ["FUSED_LINEAR_RESIZE", "ScrfdParams", "YunetParams", "ConsistencyParams", "PoseParams", "TrackerParams",
+           "ByteTracker", "anchor_centres", "decode_scrfd", "decode_yunet", "nms", "prepare_frame", "backproject",
            "check_consistency", "solve_pnp", "find_peaks", "group_poses"]
