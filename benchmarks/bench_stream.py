@@ -2,7 +2,7 @@
 source, and the fused C++ camera-frame path against the OpenCV chain.
 
     EDGECV_MODELS=../shared/models python benchmarks/bench_stream.py [--threads 2] [--frames 120] \
-        [--rounds 3] [--engines ...] [--json]
+        [--rounds 3] [--decoded] [--engines ...] [--json]
 
 1. Per engine (one table each), ``stream()`` frames per second on a video file (decode + prepare + engine + post,
    pipelined) over the rate of one ``detect()`` per already-decoded frame, measured in the same run. Target >= 0.95.
@@ -77,13 +77,14 @@ def first_frames(path: Path, frames: int, target: Path) -> Path:
     return target
 
 
-def throughput(model, path: Path, frames: int, rounds: int = 3) -> dict:
+def throughput(model, path: Path, frames: int, rounds: int = 3, also_decoded: bool = False) -> dict:
     """Rates of detect() on decoded frames and of stream() on the file, alternating ``rounds`` times (this VM's
     speed drifts by tens of percent): median rates, and the median of each round's stream / detect ratio (a round's
-    two runs are back to back, so a drift between rounds cancels in its ratio)."""
+    runs are back to back, so a drift between rounds cancels in its ratio). ``also_decoded``: also stream() over the
+    frames the loop gets, already decoded, which shows what decoding the file costs the stream."""
     images = decoded(path, frames)
     model.detect(images[0])
-    detect, stream = [], []
+    detect, stream, stream_decoded = [], [], []
     for _ in range(rounds):
         t0 = time.perf_counter()
         for image in images:
@@ -92,9 +93,16 @@ def throughput(model, path: Path, frames: int, rounds: int = 3) -> dict:
         t0 = time.perf_counter()
         n = sum(1 for _ in model.stream(path))
         stream.append(n / (time.perf_counter() - t0))
+        if also_decoded:
+            t0 = time.perf_counter()
+            k = sum(1 for _ in model.stream(iter(images)))
+            stream_decoded.append(k / (time.perf_counter() - t0))
     d, s = statistics.median(detect), statistics.median(stream)
-    return {"frames": n, "rounds": rounds, "detect_fps": round(d, 2), "stream_fps": round(s, 2),
-            "stream_over_detect": round(statistics.median(b / a for a, b in zip(detect, stream)), 3)}
+    row = {"frames": n, "rounds": rounds, "detect_fps": round(d, 2), "stream_fps": round(s, 2),
+           "stream_over_detect": round(statistics.median(b / a for a, b in zip(detect, stream)), 3)}
+    if also_decoded:
+        row["decoded_stream_over_detect"] = round(statistics.median(b / a for a, b in zip(detect, stream_decoded)), 3)
+    return row
 
 
 def frame_age(model, image: np.ndarray, frames: int, period_s: float, source_fps: float) -> dict:
@@ -172,6 +180,8 @@ def main() -> int:
     ap.add_argument("--engines", default=",".join(ENGINE_NAMES), help="one table per engine")
     ap.add_argument("--repeat", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3, help="alternations of the detect() loop and stream() (1.)")
+    ap.add_argument("--decoded", action="store_true",
+                    help="also stream() the already-decoded frames: what decoding the file costs the stream (1.)")
     ap.add_argument("--no-age", action="store_true", help="skip the frame-age measurement (2.)")
     ap.add_argument("--no-frames", action="store_true", help="skip the camera-frame path comparison (3.)")
     ap.add_argument("--json", action="store_true")
@@ -186,7 +196,7 @@ def main() -> int:
                 # one model loaded at a time: the engine threads of a model measured before would otherwise still
                 # spin on the cores while the next one is measured
                 model = edgecv.load(name, engine=engine, threads=args.threads)
-                t = throughput(model, path, args.frames, args.rounds)
+                t = throughput(model, path, args.frames, args.rounds, args.decoded)
                 age = {} if args.no_age else frame_age(model, decoded(path, 1)[0], min(args.frames, 200),
                                                        1.0 / t["detect_fps"], source_fps=3 * t["detect_fps"])
                 rows.append({"model": label, **t, **age})
