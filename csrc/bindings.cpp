@@ -738,7 +738,8 @@ sorted by score.)doc");
         py::arg("out") = py::none(), py::arg("pad_written") = false,
         "Camera frame -> (1, 3, size[1], size[0]) float32 network input in one pass: format conversion (bgr rgb bgra "
         "rgba gray nv21 nv12 i420 yuyv), rotation to upright (degrees the frame must be turned clockwise), bilinear "
-        "resize of the upright picture to resized (w, h) at the top-left, (pixel - mean) / std per output channel "
+        "resize of the upright picture to resized (w, h) at the top-left (upright bgr/rgb: OpenCV's 8-bit INTER_LINEAR, "
+        "the values of cv2.resize; with SIMD where FUSED_LINEAR_RESIZE), (pixel - mean) / std per output channel "
         "(RGB when rgb), padding with pad_pixel. YUV 4:2:0 frames are (H * 3 / 2, W) arrays (OpenCV's layout). "
         "out: a C-contiguous float32 array of that shape to write into (returned) instead of a new one; "
         "pad_written: out already holds this padding (same sizes, mean, std, rgb, pad_pixel), which may be skipped.");

@@ -250,7 +250,7 @@ FRAME_OPTIONS = (
 
 def core_resizes(bgr: np.ndarray) -> bool:
     """Whether ``core.prepare_frame`` resizes this (H, W, 3) uint8 BGR array itself, with SIMD, in its pack pass: the
-    same values as cv2.resize (INTER_LINEAR) then the pack, without the resized copy between them (0.25-0.5 ms less
+    same values as cv2.resize (INTER_LINEAR) then the pack, without the resized copy between them (0.1-0.45 ms less
     per 640x640 input here, see docs/benchmarks.md). Else the caller resizes with OpenCV first."""
     return bool(core.FUSED_LINEAR_RESIZE) and bgr.strides[2] == 1 and (bgr.strides[1] == 3 or bgr.shape[1] == 1)
 
@@ -329,7 +329,7 @@ class ImageTaskModel(TaskModel[ResultT]):
                            "resize the image or choose a smaller input size")
         if rotation:  # one C++ pass: convert, turn upright, resize, normalise, pack (no full-size copy)
             source, source_fmt = layout_for_core(frame, fmt), fmt
-        else:  # OpenCV's SIMD convert, then the C++ resize + pack (~2x faster here than the float pass above)
+        else:  # OpenCV's SIMD convert, then the C++ resize + pack: faster here than the float pass above
             source, source_fmt = to_bgr(frame, fmt), "bgr"
             if (rh, rw) != (up_h, up_w) and not core_resizes(source):
                 import cv2
