@@ -84,21 +84,20 @@ def throughput(model, path: Path, frames: int, rounds: int = 3, also_decoded: bo
     frames the loop gets, already decoded, which shows what decoding the file costs the stream."""
     images = decoded(path, frames)
     model.detect(images[0])
+
+    def rate(results) -> float:  # items per second of an iterable, consumed
+        t0 = time.perf_counter()
+        count = sum(1 for _ in results)
+        return count / (time.perf_counter() - t0)
+
     detect, stream, stream_decoded = [], [], []
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        for image in images:
-            model.detect(image)
-        detect.append(len(images) / (time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        n = sum(1 for _ in model.stream(path))
-        stream.append(n / (time.perf_counter() - t0))
+        detect.append(rate(model.detect(image) for image in images))
+        stream.append(rate(model.stream(path)))
         if also_decoded:
-            t0 = time.perf_counter()
-            k = sum(1 for _ in model.stream(iter(images)))
-            stream_decoded.append(k / (time.perf_counter() - t0))
+            stream_decoded.append(rate(model.stream(iter(images))))
     d, s = statistics.median(detect), statistics.median(stream)
-    row = {"frames": n, "rounds": rounds, "detect_fps": round(d, 2), "stream_fps": round(s, 2),
+    row = {"frames": len(images), "rounds": rounds, "detect_fps": round(d, 2), "stream_fps": round(s, 2),
            "stream_over_detect": round(statistics.median(b / a for a, b in zip(detect, stream)), 3)}
     if also_decoded:
         row["decoded_stream_over_detect"] = round(statistics.median(b / a for a, b in zip(detect, stream_decoded)), 3)

@@ -8,6 +8,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define EDGECV_PACK_SSE41 1  // compiled for SSE4.1 per function, used when the CPU has it (checked at run time)
+#define EDGECV_RESIZE_AVX512 1  // the same for AVX-512 BW + VBMI (the fused resize)
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>
@@ -506,8 +507,8 @@ bool copy_unscaled(const FrameView& f, const FrameParams& p, float* dst) {
 // Resizing with cv2.resize and then packing wrote and re-read a uint8 copy of the picture between the engine's calls
 // (0.6-0.9 ms for the 640x364 crowd photo, ~3 % of a SCRFD-2.5G call). Here each source row is resampled once into
 // planar 16-bit sums, and two of them are blended straight into the network input's rows. The arithmetic is
-// OpenCV's (4.x and 5.x: resize.cpp's HResizeLinear and VResizeLinearVec_32s8u), so the input is the one the
-// reference preprocessing gives, to the bit; tests/core/test_core_bindings.py checks that against cv2.resize.
+// OpenCV's (resize.cpp's HResizeLinear and VResizeLinearVec_32s8u, checked against OpenCV 5.1), so the input is the
+// one the reference preprocessing gives, to the bit; tests/core/test_core_bindings.py checks that against cv2.resize.
 //   horizontal: fx = float((x + 0.5) * in / out - 0.5), split into a source index and a fraction that is clamped to
 //     0 outside the picture; 11-bit weights a0 = round((1 - fx) * 2048), a1 = round(fx * 2048); exact integer sums,
 //     kept as sum >> 4 (fits int16).
@@ -546,9 +547,9 @@ LinearAxis opencv_linear_axis(int out, int in, bool clamp_fraction) {
   return a;
 }
 
-// Source row -> three planes of `w` horizontal sums >> 4, for outputs [begin, end).
-void hresize_scalar(const std::uint8_t* row, const LinearAxis& ax, int begin, int end, std::int16_t* const planes[3]) {
-  for (int x = begin; x < end; ++x) {
+// Source row -> three planes of horizontal sums >> 4, one per output.
+void hresize_scalar(const std::uint8_t* row, const LinearAxis& ax, std::int16_t* const planes[3]) {
+  for (std::size_t x = 0; x < ax.i0.size(); ++x) {
     const std::uint8_t* a = row + 3 * ax.i0[x];
     const std::uint8_t* b = row + 3 * ax.i1[x];
     for (int c = 0; c < 3; ++c) planes[c][x] = static_cast<std::int16_t>((a[c] * ax.w0[x] + b[c] * ax.w1[x]) >> 4);
@@ -564,7 +565,7 @@ void vblend_scalar(const std::int16_t* top, const std::int16_t* bottom, int b0, 
   }
 }
 
-#if defined(EDGECV_PACK_SSE41)
+#if defined(EDGECV_RESIZE_AVX512)
 // AVX-512 (BW + VBMI: Ice Lake, Sapphire Rapids, Zen 4 and later). The horizontal pass works on groups of up to 16
 // consecutive outputs whose source pixels lie in 128 bytes of the row: one byte permutation per channel puts each
 // output's two source bytes, widened to int16, beside its two weights, and one multiply-add gives the 16 sums of
@@ -675,12 +676,13 @@ bool have_vbmi() {
 bool have_vbmi() { return false; }
 #endif
 
-bool resize_linear_8u(const FrameView& f, const FrameParams& p, float* dst, bool simd) {
+bool resize_linear_8u(const FrameView& f, const FrameParams& p, float* dst) {
   if (!packed_three(f, p)) return false;
+  const bool simd = fast_linear_resize();
   const int w = p.resized_width, h = p.resized_height;
   const LinearAxis ax = opencv_linear_axis(w, f.width, true);
   const LinearAxis ay = opencv_linear_axis(h, f.height, false);
-#if defined(EDGECV_PACK_SSE41)
+#if defined(EDGECV_RESIZE_AVX512)
   const HTables groups = simd ? make_groups(ax) : HTables{};
 #endif
   const int v_simd = simd ? w / 32 * 32 : 0;
@@ -693,14 +695,12 @@ bool resize_linear_8u(const FrameView& f, const FrameParams& p, float* dst, bool
   int cached[2] = {-1, -1};
   auto fill = [&](int k, int v) {
     const std::uint8_t* row = f.data + v * f.row_stride;
-#if defined(EDGECV_PACK_SSE41)
-    if (simd) {
+#if defined(EDGECV_RESIZE_AVX512)
+    if (simd)
       hresize_vbmi(row, groups, slot[k].data());
-      cached[k] = v;
-      return;
-    }
+    else
 #endif
-    hresize_scalar(row, ax, 0, w, slot[k].data());
+      hresize_scalar(row, ax, slot[k].data());
     cached[k] = v;
   };
   PlanarRows rows(p, dst);
@@ -717,7 +717,7 @@ bool resize_linear_8u(const FrameView& f, const FrameParams& p, float* dst, bool
     const auto& bottom = u == v ? slot[0] : slot[1];
     for (int c = 0; c < 3; ++c) {
       const int s = swap ? 2 - c : c;  // stored channel of output channel c
-#if defined(EDGECV_PACK_SSE41)
+#if defined(EDGECV_RESIZE_AVX512)
       if (v_simd) vblend_avx512(top[s], bottom[s], ay.w0[y], ay.w1[y], v_simd, rows.scale[c], rows.shift[c], rows.line[c]);
 #endif
       vblend_scalar(top[s], bottom[s], ay.w0[y], ay.w1[y], v_simd, w, rows.table[c], rows.line[c]);
@@ -735,7 +735,7 @@ bool fast_linear_resize() { return have_vbmi(); }
 void prepare_frame(const FrameView& f, const FrameParams& p, float* dst) {
   check_frame(f, p);
   require(dst != nullptr, "prepare_frame: null output");
-  if (copy_unscaled(f, p, dst) || resize_linear_8u(f, p, dst, fast_linear_resize())) return;
+  if (copy_unscaled(f, p, dst) || resize_linear_8u(f, p, dst)) return;
   switch (f.format) {
     case PixelFormat::BGR: return run<PixelFormat::BGR>(f, p, dst);
     case PixelFormat::RGB: return run<PixelFormat::RGB>(f, p, dst);
