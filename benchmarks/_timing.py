@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, Iterable, List
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -17,6 +17,13 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3
+
+
+def items_per_s(results: Iterable[object]) -> float:
+    """Items per second of an iterable, timed while it is consumed (a generator of detect() calls, a stream)."""
+    t0 = time.perf_counter()
+    count = sum(1 for _ in results)
+    return count / (time.perf_counter() - t0)
 
 
 def interleaved_samples(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, List[float]]:

@@ -23,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +31,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("EDGECV_MODELS", str(SHARED / "models"))
 
 import edgecv  # noqa: E402
-from _timing import report  # noqa: E402
+from _timing import items_per_s, report  # noqa: E402
 from bench_stream import decoded, face_clip  # noqa: E402
 from edgecv.engines.onnxruntime_engine import SPIN_US  # noqa: E402
 
@@ -42,16 +41,11 @@ USES = ("loop", "stream", "beside idle", "shared")
 
 def loop_fps(model, image, calls: int) -> float:
     model.detect(image)
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        model.detect(image)
-    return calls / (time.perf_counter() - t0)
+    return items_per_s(model.detect(image) for _ in range(calls))
 
 
 def stream_fps(model, frames) -> float:
-    t0 = time.perf_counter()
-    n = sum(1 for _ in model.stream(iter(frames)))
-    return n / (time.perf_counter() - t0)
+    return items_per_s(model.stream(iter(frames)))
 
 
 def shared_fps(model, other, image, calls: int) -> float:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("EDGECV_MODELS", str(SHARED / "models"))
 
 import edgecv  # noqa: E402
-from _timing import median_ms, report  # noqa: E402
+from _timing import items_per_s, median_ms, report  # noqa: E402
 from edgecv.targets import ENGINE_NAMES  # noqa: E402
 
 VIDEO = SHARED / "video" / "pets_walk_480x360.avi"
@@ -90,19 +90,14 @@ def throughput(model, path: Path, frames: int, rounds: int = 20, also_decoded: b
     images = decoded(path, frames)
     model.detect(images[0])
 
-    def rate(results) -> float:  # items per second of an iterable, consumed
-        t0 = time.perf_counter()
-        count = sum(1 for _ in results)
-        return count / (time.perf_counter() - t0)
-
     runs = {"stream": lambda: model.stream(path)}
     if also_decoded:
         runs["decoded"] = lambda: model.stream(iter(images))
     loops, ratios = [], {name: [] for name in runs}
     for k in range(rounds):
-        before = rate(model.detect(image) for image in images)
-        got = {name: rate(runs[name]()) for name in (list(runs) if k % 2 == 0 else list(runs)[::-1])}
-        after = rate(model.detect(image) for image in images)
+        before = items_per_s(model.detect(image) for image in images)
+        got = {name: items_per_s(runs[name]()) for name in (list(runs) if k % 2 == 0 else list(runs)[::-1])}
+        after = items_per_s(model.detect(image) for image in images)
         loops.append((before + after) / 2)
         for name, value in got.items():
             ratios[name].append(value / loops[-1])
@@ -130,7 +125,7 @@ def frame_age(model, image: np.ndarray, frames: int, period_s: float, source_fps
         dropped = stream.frames_dropped
     ages.sort()
     p50, p95 = ages[len(ages) // 2], ages[int(len(ages) * 0.95) - 1]
-    return {"source_fps": source_fps, "processed": len(ages), "dropped": dropped,
+    return {"source_fps": round(source_fps, 1), "processed": len(ages), "dropped": dropped,
             "age_p50_ms": round(p50 * 1e3, 1), "age_p95_ms": round(p95 * 1e3, 1),
             "p95_in_periods": round(p95 / period_s, 2)}
 
